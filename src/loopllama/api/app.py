@@ -1,0 +1,83 @@
+"""The application factory: `create_app(settings)` wires store, providers and engine in the
+lifespan, so importing this module builds nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
+from loopllama.api.openapi import install_openapi
+from loopllama.api.routes import health, runs, workflows
+from loopllama.api.services import Services
+from loopllama.engine.dispatcher import Dispatcher, LocalDispatcher
+from loopllama.engine.runner import Runner
+from loopllama.providers.registry import ProviderRegistry
+from loopllama.providers.routing import default_model
+from loopllama.settings import Settings
+from loopllama.store.db import Database
+from loopllama.store.migrate import upgrade
+
+log = logging.getLogger("loopllama")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    providers: ProviderRegistry | None = None,
+    migrate: bool = True,
+    run_engine: bool = True,
+) -> FastAPI:
+    """Build the API. `providers` lets tests register fakes; `run_engine=False` serves the API
+    without executing runs in this process."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await asyncio.to_thread(upgrade, settings.database.url)
+        db = Database(settings.database.url, pool_size=settings.database.pool_size)
+        registry = providers or ProviderRegistry(settings)
+        runner = Runner(db, registry, settings)
+        dispatcher: Dispatcher = LocalDispatcher(
+            runner, db, max_concurrent=settings.engine.max_concurrent_runs
+        )
+        model = default_model(settings.models.default_model, settings.providers)
+        app.state.services = Services(settings, db, registry, runner, dispatcher, model)
+        _log_startup(settings, registry, model)
+        if run_engine:
+            await dispatcher.start()
+        try:
+            yield
+        finally:
+            await dispatcher.stop()
+            await registry.aclose()
+            await db.dispose()
+
+    app = FastAPI(
+        title="LoopLlama API",
+        version="0.1.0",
+        description="Multi-agent LLM workflows: define a crew, trigger runs, read every step.",
+        lifespan=lifespan,
+        default_response_class=JSON,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(workflows.router)
+    app.include_router(runs.router)
+    return app
+
+
+def _log_startup(settings: Settings, registry: ProviderRegistry, model: str) -> None:
+    configured = [c.name for c in registry.capabilities() if c.configured]
+    log.info("default model: %s", model)
+    log.info("providers configured: %s", ", ".join(configured))
+    backend = "SQLite" if settings.database.url.startswith("sqlite") else "PostgreSQL"
+    log.info("database: %s", backend)

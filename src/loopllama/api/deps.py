@@ -1,0 +1,66 @@
+"""Typed dependencies, so routes read like prose: `account: AccountDep`, `services: ServicesDep`.
+
+Authentication runs before anything else a route does (the reference's order of checks:
+401, then 404, then 400, then 409), which is why bodies are parsed inside the routes, after
+the resource lookup, with `parse_json`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loopllama.api.errors import MalformedJSON
+from loopllama.api.services import Services
+from loopllama.errors import NotFound, Unauthenticated
+from loopllama.store import workflows as workflow_store
+from loopllama.store.keys import KEY_PREFIX, account_for_key
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_account(request: Request, services: ServicesDep) -> str:
+    header = request.headers.get("authorization")
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Missing Bearer token")
+    token = token.strip()
+    if not token.startswith(KEY_PREFIX) or len(token) <= len(KEY_PREFIX):
+        raise Unauthenticated("Invalid token format")
+    async with services.db.read() as conn:
+        account_id = await account_for_key(conn, token)
+    if account_id is None:
+        raise Unauthenticated("Invalid API key")
+    return account_id
+
+
+AccountDep = Annotated[str, Depends(get_account)]
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body as JSON, or 400 `Malformed JSON body`.
+
+    Routes read the raw body first (never while holding a database transaction: a slow client
+    must not hold SQLite's write lock) and parse it after the resource lookup.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise MalformedJSON() from None
+
+
+async def get_workflow_or_404(
+    conn: AsyncConnection, account_id: str, workflow_id: str
+) -> dict[str, Any]:
+    workflow = await workflow_store.get_workflow(conn, account_id, workflow_id)
+    if workflow is None:
+        raise NotFound()
+    return workflow

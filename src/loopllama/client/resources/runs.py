@@ -1,0 +1,161 @@
+"""`client.runs`: trigger, list, retrieve, respond to, and poll runs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from loopllama.client import _core
+from loopllama.client.types import RespondResult, Run
+
+if TYPE_CHECKING:
+    from loopllama.client._client import AsyncLoopLlama, LoopLlama
+
+#: `on_pause(run)` returns respond()'s keyword arguments (`{"action": "approve"}`), a str (the
+#: answer to a question), or None to stop and get the paused run back.
+PauseHandler = Callable[[Run], "dict[str, Any] | str | None"]
+AsyncPauseHandler = Callable[[Run], "dict[str, Any] | str | Awaitable[Any] | None"]
+
+
+class Runs:
+    """Runs: executions of a workflow on one input."""
+
+    def __init__(self, client: LoopLlama) -> None:
+        self._client = client
+
+    def create(self, workflow_id: str, input: str) -> Run:
+        """Trigger a run (202); it starts `queued` and executes in the background.
+
+        Raises ConflictError if the workflow is paused, NotFoundError if it does not exist.
+        Triggering is not idempotent, so this is retried only when the request certainly did
+        not reach the server (no connection, 429); after a timeout or a 5xx the error is
+        raised: check `runs.list(workflow_id)` before triggering again.
+        """
+        return self._client._request(_core.create_run(workflow_id, input))
+
+    def list(self, workflow_id: str) -> list[Run]:
+        """The workflow's 50 newest runs, newest first, without their steps."""
+        return self._client._request(_core.list_runs(workflow_id))
+
+    def retrieve(self, run_id: str) -> Run:
+        """One run, with its steps in order."""
+        return self._client._request(_core.retrieve_run(run_id))
+
+    def respond(
+        self,
+        run_id: str,
+        *,
+        action: str,
+        input: str | None = None,
+        reason: str | None = None,
+    ) -> RespondResult:
+        """Answer a run that is `waiting_input`; it resumes (the result's status: `running`).
+
+        Args:
+            action: "input" to answer a question, "approve" or "reject" for an approval;
+                must match `run.pending.kind`.
+            input: the answer (required with action="input").
+            reason: why you reject (passed to the agent).
+
+        Raises:
+            BadRequestError: the action does not match the pending kind, or input is missing.
+            ConflictError: the run is not waiting for input.
+
+        Safe to retry: after an uncertain failure the SDK looks at the run before sending the
+        answer again, so one answer is never delivered twice.
+        """
+        body = _core.respond_body(action, input, reason)
+        return self._client._drive(_core.respond(self._client._config, run_id, body))
+
+    def poll(self, run_id: str, *, interval: float = 1.0, timeout: float | None = None) -> Run:
+        """Wait until the run is `completed`, `failed` or `waiting_input`, and return it.
+
+        Fetches the run every `interval` seconds (the reference's 1-2 s cadence). Check
+        `run.status`: a failed run is not an exception. Raises PollTimeoutError after
+        `timeout` seconds (None: no limit); the run goes on on the server.
+        """
+        return self._client._drive(_core.poll(self._client._config, run_id, interval, timeout))
+
+    def create_and_poll(
+        self,
+        workflow_id: str,
+        input: str,
+        *,
+        on_pause: PauseHandler | None = None,
+        interval: float = 1.0,
+        timeout: float | None = None,
+    ) -> Run:
+        """Trigger a run and wait for its end, answering pauses with `on_pause`.
+
+            run = client.runs.create_and_poll(
+                workflow_id,
+                "Draft a launch email",
+                on_pause=lambda run: {"action": "approve"}
+                if run.pending.kind == "approval"
+                else {"action": "input", "input": "Friendly, short."},
+            )
+
+        `on_pause(run)` gets each paused run and returns respond()'s keyword arguments, a str
+        (shorthand for `{"action": "input", "input": ...}`), or None to stop and return the
+        paused run. Without `on_pause`, returns at the first pause. `timeout` bounds each wait
+        between pauses (time spent in `on_pause` is not counted).
+        """
+        plan = _core.create_and_poll(
+            self._client._config, workflow_id, input, on_pause, interval, timeout
+        )
+        return self._client._drive(plan)
+
+
+class AsyncRuns:
+    """Runs: executions of a workflow on one input (async; see `Runs`)."""
+
+    def __init__(self, client: AsyncLoopLlama) -> None:
+        self._client = client
+
+    async def create(self, workflow_id: str, input: str) -> Run:
+        """Trigger a run (202); see `Runs.create` (not retried after an uncertain failure)."""
+        return await self._client._request(_core.create_run(workflow_id, input))
+
+    async def list(self, workflow_id: str) -> list[Run]:
+        """The workflow's 50 newest runs, newest first, without their steps."""
+        return await self._client._request(_core.list_runs(workflow_id))
+
+    async def retrieve(self, run_id: str) -> Run:
+        """One run, with its steps in order."""
+        return await self._client._request(_core.retrieve_run(run_id))
+
+    async def respond(
+        self,
+        run_id: str,
+        *,
+        action: str,
+        input: str | None = None,
+        reason: str | None = None,
+    ) -> RespondResult:
+        """Answer a run that is `waiting_input`: action "input" (with `input`), "approve" or
+        "reject" (optional `reason`). See `Runs.respond`."""
+        body = _core.respond_body(action, input, reason)
+        return await self._client._drive(_core.respond(self._client._config, run_id, body))
+
+    async def poll(
+        self, run_id: str, *, interval: float = 1.0, timeout: float | None = None  # noqa: ASYNC109
+    ) -> Run:
+        """Wait until the run is `completed`, `failed` or `waiting_input`; see `Runs.poll`."""
+        plan = _core.poll(self._client._config, run_id, interval, timeout)
+        return await self._client._drive(plan)
+
+    async def create_and_poll(
+        self,
+        workflow_id: str,
+        input: str,
+        *,
+        on_pause: AsyncPauseHandler | None = None,
+        interval: float = 1.0,
+        timeout: float | None = None,  # noqa: ASYNC109 (the run's deadline, as in Runs)
+    ) -> Run:
+        """Trigger a run and wait for its end, answering pauses with `on_pause` (a plain or an
+        async function). See `Runs.create_and_poll`."""
+        plan = _core.create_and_poll(
+            self._client._config, workflow_id, input, on_pause, interval, timeout
+        )
+        return await self._client._drive(plan)

@@ -1,0 +1,542 @@
+"""Typed objects for what the API returns: Workflow, Agent, Run, Step, Pending and friends.
+
+They are built tolerantly, so that a newer server never breaks an older SDK: a field the SDK
+does not know lands in `extra` (and is sent back by `to_dict()`), a missing field takes its
+default, a value of an unexpected type is treated as missing. Attribute names are snake_case;
+`to_dict()` gives the wire form (`systemPrompt`, ISO 8601 timestamps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+__all__ = [
+    "NOT_GIVEN",
+    "TERMINAL_STATUSES",
+    "Agent",
+    "HumanInTheLoop",
+    "NotGiven",
+    "Pending",
+    "RespondResult",
+    "Run",
+    "Step",
+    "Tool",
+    "ToolCall",
+    "Workflow",
+]
+
+class NotGiven:
+    """The type of `NOT_GIVEN`: "leave this field alone", as opposed to None ("set it to null").
+
+    `client.workflows.update(id, description=None)` clears the description;
+    leaving `description` out (its default is NOT_GIVEN) keeps it.
+    """
+
+    _instance: NotGiven | None = None
+
+    def __new__(cls) -> NotGiven:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN = NotGiven()
+
+#: Run statuses after which a run never changes again (`cancelled` is planned server-side).
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+
+# --- tolerant readers: a value of the wrong type counts as missing ----------------------------
+
+
+def _str(value: Any, default: str | None = None) -> Any:
+    return value if isinstance(value, str) else default
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _bool(value: Any, default: bool = False) -> bool:
+    return value if isinstance(value, bool) else default
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _objects(value: Any, parse: Callable[[Mapping[str, Any]], T]) -> list[T]:
+    return [parse(item) for item in _list(value) if isinstance(item, Mapping)]
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _wire_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    text = value.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _extra(data: Mapping[str, Any], known: set[str]) -> dict[str, Any]:
+    extra = {k: v for k, v in data.items() if k not in known}
+    # A timestamp the SDK could not parse is kept verbatim rather than lost.
+    for key in known:
+        if key.endswith("_at") and isinstance(data.get(key), str) and _time(data[key]) is None:
+            extra[key] = data[key]
+    return extra
+
+
+def _with_extra(wire: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    wire.update(extra)
+    return wire
+
+
+# --- workflows --------------------------------------------------------------------------------
+
+
+@dataclass
+class Agent:
+    """One member of a workflow's crew. `model` falls back to the workflow's model."""
+
+    role: str
+    system_prompt: str
+    model: str | None = None
+    tools: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    _KNOWN = frozenset({"role", "systemPrompt", "model", "tools"})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Agent:
+        return cls(
+            role=_str(data.get("role"), ""),
+            system_prompt=_str(data.get("systemPrompt"), ""),
+            model=_str(data.get("model")),
+            tools=[t for t in _list(data.get("tools")) if isinstance(t, str)],
+            extra=_extra(data, set(cls._KNOWN)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"role": self.role, "systemPrompt": self.system_prompt}
+        if self.model is not None:
+            wire["model"] = self.model
+        if self.tools:
+            wire["tools"] = list(self.tools)
+        return _with_extra(wire, self.extra)
+
+
+@dataclass
+class HumanInTheLoop:
+    """When a run may pause: agents may ask questions; calls of `approve_tools` need approval."""
+
+    ask_questions: bool = False
+    approve_tools: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HumanInTheLoop:
+        return cls(
+            ask_questions=_bool(data.get("ask_questions")),
+            approve_tools=[t for t in _list(data.get("approve_tools")) if isinstance(t, str)],
+            extra=_extra(data, {"ask_questions", "approve_tools"}),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        wire = {"ask_questions": self.ask_questions, "approve_tools": list(self.approve_tools)}
+        return _with_extra(wire, self.extra)
+
+
+@dataclass
+class Tool:
+    """A custom tool: the server POSTs the tool input to `url`. Header values come back masked."""
+
+    name: str
+    url: str
+    description: str = ""
+    input_schema: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    _KNOWN = frozenset({"name", "url", "description", "input_schema", "headers"})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Tool:
+        return cls(
+            name=_str(data.get("name"), ""),
+            url=_str(data.get("url"), ""),
+            description=_str(data.get("description"), ""),
+            input_schema=_dict(data.get("input_schema")),
+            headers={k: v for k, v in _dict(data.get("headers")).items() if isinstance(v, str)},
+            extra=_extra(data, set(cls._KNOWN)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "input_schema": dict(self.input_schema),
+            "url": self.url,
+        }
+        if self.headers:
+            wire["headers"] = dict(self.headers)
+        return _with_extra(wire, self.extra)
+
+
+@dataclass
+class Workflow:
+    """A reusable agent configuration. `status` is `active` or `paused`."""
+
+    id: str
+    name: str = ""
+    description: str | None = None
+    status: str = "active"
+    model: str | None = None
+    crew: list[Agent] = field(default_factory=list)
+    human_in_the_loop: HumanInTheLoop | None = None
+    tools: list[Tool] = field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    _KNOWN = frozenset(
+        {
+            "id", "name", "description", "status", "model", "crew",
+            "human_in_the_loop", "tools", "created_at", "updated_at",
+        }
+    )  # fmt: skip
+
+    @property
+    def is_paused(self) -> bool:
+        return self.status == "paused"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Workflow:
+        hitl = data.get("human_in_the_loop")
+        return cls(
+            id=_str(data.get("id"), ""),
+            name=_str(data.get("name"), ""),
+            description=_str(data.get("description")),
+            status=_str(data.get("status"), "active"),
+            model=_str(data.get("model")),
+            crew=_objects(data.get("crew"), Agent.from_dict),
+            human_in_the_loop=HumanInTheLoop.from_dict(hitl) if isinstance(hitl, Mapping) else None,
+            tools=_objects(data.get("tools"), Tool.from_dict),
+            created_at=_time(data.get("created_at")),
+            updated_at=_time(data.get("updated_at")),
+            extra=_extra(data, set(cls._KNOWN)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "status": self.status,
+            "model": self.model,
+            "crew": [a.to_dict() for a in self.crew],
+            "human_in_the_loop": self.human_in_the_loop.to_dict()
+            if self.human_in_the_loop
+            else None,
+            "tools": [t.to_dict() for t in self.tools],
+            "created_at": _wire_time(self.created_at),
+        }
+        if self.updated_at is not None:
+            wire["updated_at"] = _wire_time(self.updated_at)
+        return _with_extra(wire, self.extra)
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Pending:
+    """What a paused run needs: `kind` is `input` (answer `prompt`) or `approval` (approve or
+    reject the call of `tool` with `tool_input`; `prompt` summarises it)."""
+
+    kind: str
+    prompt: str = ""
+    tool: str | None = None
+    tool_input: Any = None
+    expires_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_question(self) -> bool:
+        return self.kind == "input"
+
+    @property
+    def is_approval(self) -> bool:
+        return self.kind == "approval"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Pending:
+        return cls(
+            kind=_str(data.get("kind"), ""),
+            prompt=_str(data.get("prompt"), ""),
+            tool=_str(data.get("tool")),
+            tool_input=data.get("tool_input"),
+            expires_at=_time(data.get("expires_at")),
+            extra=_extra(data, {"kind", "prompt", "tool", "tool_input", "expires_at"}),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"kind": self.kind, "prompt": self.prompt}
+        if self.tool is not None or self.kind == "approval":
+            wire["tool"] = self.tool
+            wire["tool_input"] = self.tool_input
+        if self.expires_at is not None:
+            wire["expires_at"] = _wire_time(self.expires_at)
+        return _with_extra(wire, self.extra)
+
+
+@dataclass
+class ToolCall:
+    """A tool the agent called during a step; `status` tells whether it ran, waits for
+    approval or was declined, and `result` is what the agent got back."""
+
+    id: str
+    name: str = ""
+    input: Any = None
+    status: str = ""
+    result: Any = None
+    is_error: bool = False
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    _KNOWN = frozenset(
+        {"id", "name", "input", "status", "result", "is_error", "started_at", "finished_at"}
+    )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolCall:
+        return cls(
+            id=_str(data.get("id"), ""),
+            name=_str(data.get("name"), ""),
+            input=data.get("input"),
+            status=_str(data.get("status"), ""),
+            result=data.get("result"),
+            is_error=_bool(data.get("is_error")),
+            started_at=_time(data.get("started_at")),
+            finished_at=_time(data.get("finished_at")),
+            extra=_extra(data, set(cls._KNOWN)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        wire = {
+            "id": self.id,
+            "name": self.name,
+            "input": self.input,
+            "status": self.status,
+            "result": self.result,
+            "is_error": self.is_error,
+            "started_at": _wire_time(self.started_at),
+            "finished_at": _wire_time(self.finished_at),
+        }
+        return _with_extra(wire, self.extra)
+
+
+@dataclass
+class Step:
+    """One agent's turn in a run. `output` is None until it finishes (or if it failed)."""
+
+    id: str
+    order: int = 0
+    role: str = ""
+    model: str | None = None
+    input: str = ""
+    output: str | None = None
+    error: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    _KNOWN = frozenset(
+        {
+            "id", "order", "role", "model", "input", "output", "error",
+            "tokens_in", "tokens_out", "started_at", "finished_at", "tool_calls",
+        }
+    )  # fmt: skip
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, or None while the step has not finished."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Step:
+        return cls(
+            id=_str(data.get("id"), ""),
+            order=_int(data.get("order")),
+            role=_str(data.get("role"), ""),
+            model=_str(data.get("model")),
+            input=_str(data.get("input"), ""),
+            output=_str(data.get("output")),
+            error=_str(data.get("error")),
+            tokens_in=_int(data.get("tokens_in")),
+            tokens_out=_int(data.get("tokens_out")),
+            started_at=_time(data.get("started_at")),
+            finished_at=_time(data.get("finished_at")),
+            tool_calls=_objects(data.get("tool_calls"), ToolCall.from_dict),
+            extra=_extra(data, set(cls._KNOWN)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "id": self.id,
+            "order": self.order,
+            "role": self.role,
+            "model": self.model,
+            "input": self.input,
+            "output": self.output,
+            "error": self.error,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "started_at": _wire_time(self.started_at),
+            "finished_at": _wire_time(self.finished_at),
+        }
+        if self.tool_calls:
+            wire["tool_calls"] = [c.to_dict() for c in self.tool_calls]
+        return _with_extra(wire, self.extra)
+
+
+@dataclass
+class Run:
+    """One execution of a workflow on one input.
+
+    `status` is `queued`, `running`, `waiting_input` (see `pending`), `completed` or `failed`.
+    `steps` is None on runs from `runs.list()` (the API omits them there).
+    """
+
+    id: str
+    workflow_id: str = ""
+    status: str = "queued"
+    input: str = ""
+    output: str | None = None
+    error: str | None = None
+    total_steps: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    created_at: datetime | None = None
+    pending: Pending | None = None
+    steps: list[Step] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    _KNOWN = frozenset(
+        {
+            "id", "workflow_id", "status", "input", "output", "error", "total_steps",
+            "tokens_in", "tokens_out", "started_at", "finished_at", "created_at",
+            "pending", "steps",
+        }
+    )  # fmt: skip
+
+    @property
+    def is_done(self) -> bool:
+        """True once the run has finished for good (completed or failed)."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_paused(self) -> bool:
+        """True while the run waits for a human (`pending` says for what)."""
+        return self.status == "waiting_input"
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, or None while the run has not finished."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Run:
+        pending = data.get("pending")
+        steps = data.get("steps")
+        return cls(
+            id=_str(data.get("id"), ""),
+            workflow_id=_str(data.get("workflow_id"), ""),
+            status=_str(data.get("status"), "queued"),
+            input=_str(data.get("input"), ""),
+            output=_str(data.get("output")),
+            error=_str(data.get("error")),
+            total_steps=_int(data.get("total_steps")),
+            tokens_in=_int(data.get("tokens_in")),
+            tokens_out=_int(data.get("tokens_out")),
+            started_at=_time(data.get("started_at")),
+            finished_at=_time(data.get("finished_at")),
+            created_at=_time(data.get("created_at")),
+            pending=Pending.from_dict(pending) if isinstance(pending, Mapping) else None,
+            steps=_objects(steps, Step.from_dict) if isinstance(steps, list) else None,
+            extra=_extra(data, set(cls._KNOWN)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "id": self.id,
+            "workflow_id": self.workflow_id,
+            "status": self.status,
+            "input": self.input,
+            "output": self.output,
+            "error": self.error,
+            "total_steps": self.total_steps,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "started_at": _wire_time(self.started_at),
+            "finished_at": _wire_time(self.finished_at),
+            "created_at": _wire_time(self.created_at),
+            "pending": self.pending.to_dict() if self.pending else None,
+        }
+        if self.steps is not None:
+            wire["steps"] = [s.to_dict() for s in self.steps]
+        return _with_extra(wire, self.extra)
+
+
+@dataclass
+class RespondResult:
+    """What `runs.respond()` returns: the run id and its status right after the answer
+    (normally `running`)."""
+
+    id: str
+    status: str = "running"
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RespondResult:
+        return cls(
+            id=_str(data.get("id"), ""),
+            status=_str(data.get("status"), "running"),
+            extra=_extra(data, {"id", "status"}),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _with_extra({"id": self.id, "status": self.status}, self.extra)

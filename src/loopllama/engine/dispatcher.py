@@ -1,0 +1,167 @@
+"""Getting runs executed: a small `Dispatcher` interface and its in-process implementation.
+
+The tables are the source of truth; a dispatcher only has to deliver "advance run X" at least
+once. `LocalDispatcher` does so with asyncio tasks in this process (the embedded default); a
+queue-backed dispatcher for several worker processes implements the same four methods.
+
+- `submit` while the run is being advanced marks it to be advanced again afterwards, so a
+  wake-up is never lost and one run is never advanced twice at once.
+- `start` recovers: runs left `queued` or `running` by a process that died are submitted
+  again, and paused runs with a deadline get their timers back.
+- A database that is down does not lose runs: the pass is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from loopllama.engine import transitions as t
+from loopllama.engine.runner import Runner
+from loopllama.ids import utcnow
+from loopllama.store.db import Database
+from loopllama.store.runs import pause_deadlines, unfinished_run_ids
+
+log = logging.getLogger(__name__)
+
+DB_RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30)
+
+
+class Dispatcher(Protocol):
+    async def start(self) -> None:
+        """Begin executing runs, including those a dead process left behind."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop executing; unfinished runs stay in the database for the next start."""
+        ...
+
+    def submit(self, run_id: str) -> None:
+        """Have `run_id` advanced (now or soon). Safe to call any number of times."""
+        ...
+
+    def cancel(self, run_id: str) -> None:
+        """Stop advancing `run_id` in this process."""
+        ...
+
+    def schedule_deadline(self, run_id: str, deadline: datetime) -> None:
+        """Decide the run's pause at `deadline` if nobody answered it by then."""
+        ...
+
+
+class LocalDispatcher:
+    """Runs advance as asyncio tasks of this process, at most `max_concurrent` at once."""
+
+    def __init__(self, runner: Runner, db: Database, *, max_concurrent: int) -> None:
+        self._runner = runner
+        self._db = db
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._stopping = False
+
+    @property
+    def active(self) -> int:
+        return len(self._tasks)
+
+    async def start(self) -> None:
+        async with self._db.read() as conn:
+            leftovers = await unfinished_run_ids(conn)
+            deadlines = await pause_deadlines(conn)
+        if leftovers:
+            log.info("recovering %d unfinished run(s)", len(leftovers))
+        for run_id in leftovers:
+            self.submit(run_id)
+        for run_id, deadline in deadlines:
+            self.schedule_deadline(run_id, deadline)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def submit(self, run_id: str) -> None:
+        if self._stopping:
+            return
+        if run_id in self._tasks:
+            self._again.add(run_id)
+            return
+        self._tasks[run_id] = asyncio.create_task(self._advance(run_id), name=f"run:{run_id}")
+
+    def cancel(self, run_id: str) -> None:
+        self._again.discard(run_id)
+        task = self._tasks.get(run_id)
+        if task is not None:
+            task.cancel()
+
+    async def _advance(self, run_id: str) -> None:
+        failures = 0
+        try:
+            while True:
+                try:
+                    async with self._slots:
+                        result = await self._runner.advance(run_id)
+                except (OperationalError, DBAPIError, OSError) as error:
+                    # The database is unreachable: the run is safe in it; try again later.
+                    delay = DB_RETRY_DELAYS[min(failures, len(DB_RETRY_DELAYS) - 1)]
+                    failures += 1
+                    log.warning("run %s: database error (%s); retrying in %ss", run_id, error, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                except Exception:
+                    log.exception("run %s: internal error", run_id)
+                    await self._fail_internal(run_id)
+                    return
+                if result is not None and result.pause_deadline is not None:
+                    self.schedule_deadline(run_id, result.pause_deadline)
+                if run_id not in self._again:
+                    return
+                self._again.discard(run_id)
+        finally:
+            self._tasks.pop(run_id, None)
+
+    async def _fail_internal(self, run_id: str) -> None:
+        try:
+            async with self._db.write() as conn:
+                await t.fail_run_without_step(
+                    conn, run_id, "internal error while executing the run (see the server log)"
+                )
+        except Exception:
+            log.exception("run %s: could not record the failure", run_id)
+
+    # -- pause deadlines -----------------------------------------------------------------------
+
+    def schedule_deadline(self, run_id: str, deadline: datetime) -> None:
+        if self._stopping:
+            return
+        if deadline.tzinfo is None:
+            deadline = deadline.replace(tzinfo=utcnow().tzinfo)
+        delay = max(0.0, (deadline - utcnow()).total_seconds())
+        previous = self._timers.pop(run_id, None)
+        if previous is not None:
+            previous.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[run_id] = loop.call_later(
+            delay, lambda: asyncio.create_task(self._expire(run_id))
+        )
+
+    async def _expire(self, run_id: str) -> None:
+        self._timers.pop(run_id, None)
+        try:
+            async with self._db.write() as conn:
+                decided = await t.expire_pause(conn, run_id, utcnow())
+        except Exception:
+            log.exception("run %s: could not expire its pause", run_id)
+            return
+        if decided == "rejected":
+            self.submit(run_id)

@@ -1,0 +1,319 @@
+"""Advance one run until it pauses or ends: steps in crew order, each a loop of model calls.
+
+A step calls its model with the agent's tools; when the model asks for tool calls they are run
+(or the run pauses for a human) and the model is called again with the results; the step ends
+when the model answers with text. Everything is persisted as it happens (transitions.py), so
+`advance` can be called again at any point (after a crash, a restart or a human's answer) and
+picks up where the database says the run stands:
+
+- a finished step is never re-run; a started one continues from its saved transcript;
+- a tool call is recorded before it starts and when it ends; one found started but unfinished
+  is not repeated: the agent is told its outcome is unknown.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from loopllama.engine import transitions as t
+from loopllama.engine.prompts import ASK_HUMAN, step_input
+from loopllama.engine.retry import complete_with_retries
+from loopllama.engine.tools import ToolContext, ToolOutcome, build_toolbox, summarize_call
+from loopllama.providers.base import (
+    Message,
+    ModelRequest,
+    ProviderError,
+    ToolCallPart,
+    ToolResultPart,
+)
+from loopllama.providers.registry import ProviderRegistry
+from loopllama.providers.routing import UnknownModel, route_model, unknown_model_message
+from loopllama.settings import Settings
+from loopllama.store.db import Database
+from loopllama.store.runs import get_step_tool_calls, get_steps
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_OUTCOME = (
+    "The outcome of this tool call is unknown: the server stopped while it was running, so it "
+    "may or may not have taken effect. It was not repeated; check before trying it again."
+)
+
+
+class Outcome(enum.Enum):
+    DONE = "done"  # the step finished; go on
+    PAUSED = "paused"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Advanced:
+    """What one call of `advance` left the run in."""
+
+    status: str  # "completed", "failed", "waiting_input"
+    pause_deadline: datetime | None = None
+
+
+class Runner:
+    def __init__(self, db: Database, providers: ProviderRegistry, settings: Settings) -> None:
+        self.db = db
+        self.providers = providers
+        self.settings = settings
+
+    async def advance(self, run_id: str) -> Advanced | None:
+        """Drive `run_id` as far as it can go. None when the run had nothing to do."""
+        async with self.db.write() as conn:
+            run = await t.claim_run(conn, run_id)
+        if run is None:
+            return None
+        try:
+            return await _RunDriver(self, run).drive()
+        except t.LostOwnership:
+            log.warning("run %s was taken over by another engine; leaving it", run_id)
+            return None
+
+
+class _RunDriver:
+    """One pass over one run, owned by one attempt."""
+
+    def __init__(self, runner: Runner, run: dict[str, Any]) -> None:
+        self.db = runner.db
+        self.providers = runner.providers
+        self.settings = runner.settings
+        self.run = run
+        self.run_id: str = run["id"]
+        self.attempt: int = run["attempt"]
+        self.snapshot: dict[str, Any] = run["snapshot"]
+        self.hitl: dict[str, Any] = self.snapshot.get("human_in_the_loop") or {}
+        self.deadline: datetime | None = None
+
+    async def drive(self) -> Advanced:
+        async with self.db.read() as conn:
+            existing = await get_steps(conn, self.run_id)
+        prior: list[tuple[str, str]] = []
+        for order, agent in enumerate(self.snapshot["crew"]):
+            step = existing[order] if order < len(existing) else None
+            if step is not None and step["finished_at"] is not None and step["error"] is None:
+                prior.append((step["role"], step["output"]))
+                continue
+            if step is None:
+                async with self.db.write() as conn:
+                    step = await t.start_step(
+                        conn,
+                        self.run_id,
+                        self.attempt,
+                        order=order,
+                        role=agent["role"],
+                        model=agent.get("model") or self.snapshot["model"],
+                        step_input=step_input(self.run["input"], prior),
+                    )
+            outcome = await self._run_step(agent, step)
+            if outcome is Outcome.PAUSED:
+                return Advanced("waiting_input", self.deadline)
+            if outcome is Outcome.FAILED:
+                return Advanced("failed")
+            prior.append((step["role"], step["output"]))
+        async with self.db.write() as conn:
+            await t.complete_run(conn, self.run_id, self.attempt, prior[-1][1])
+        return Advanced("completed")
+
+    # -- one step ------------------------------------------------------------------------------
+
+    async def _run_step(self, agent: dict[str, Any], step: dict[str, Any]) -> Outcome:
+        try:
+            route = route_model(step["model"], extra_providers=self.providers.extra_names)
+        except UnknownModel:
+            return await self._fail(step, unknown_model_message(step["model"]))
+        try:
+            provider = self.providers.get(route.provider)
+        except ProviderError as error:
+            return await self._fail(step, error.reason)
+
+        toolbox = build_toolbox(self.snapshot.get("tools") or [], self.settings.tools)
+        offered = [toolbox[name] for name in agent.get("tools") or [] if name in toolbox]
+        specs = tuple(tool.spec for tool in offered)
+        if self.hitl.get("ask_questions"):
+            specs += (ASK_HUMAN,)
+        transcript = [Message.from_json(m) for m in step["transcript"]]
+        limit = self.settings.models.max_calls_per_step
+
+        while True:
+            last = transcript[-1] if transcript else None
+            if last is not None and last.role == "assistant" and last.tool_calls:
+                results = await self._resolve_tool_calls(step, transcript, toolbox)
+                if results is None:
+                    return Outcome.PAUSED
+                transcript.append(Message("user", tuple(results)))
+                async with self.db.write() as conn:
+                    await t.record_turn(
+                        conn, self.run_id, self.attempt, step, transcript=_dump(transcript)
+                    )
+                continue
+            if step["model_calls"] >= limit:
+                return await self._fail(
+                    step,
+                    f"the agent made {limit} model calls without finishing its step "
+                    "(limit set by LOOPLLAMA_MAX_MODEL_CALLS_PER_STEP)",
+                )
+            request = ModelRequest(
+                model=route.model,
+                system=agent["systemPrompt"],
+                messages=(Message.user(step["input"]), *transcript),
+                tools=specs,
+                max_tokens=self.settings.models.max_tokens,
+            )
+            try:
+                response = await complete_with_retries(provider, request, self.settings.models)
+            except ProviderError as error:
+                return await self._fail(step, error.reason)
+            transcript.append(response.message)
+            async with self.db.write() as conn:
+                await t.record_turn(
+                    conn,
+                    self.run_id,
+                    self.attempt,
+                    step,
+                    transcript=_dump(transcript),
+                    tokens_in=response.tokens_in,
+                    tokens_out=response.tokens_out,
+                    model_call=True,
+                )
+                if not response.tool_calls:
+                    await t.finish_step(conn, self.run_id, self.attempt, step, response.text)
+                    return Outcome.DONE
+
+    async def _fail(self, step: dict[str, Any], reason: str) -> Outcome:
+        async with self.db.write() as conn:
+            await t.fail_run(conn, self.run_id, self.attempt, step, reason)
+        return Outcome.FAILED
+
+    # -- tool calls ----------------------------------------------------------------------------
+
+    async def _resolve_tool_calls(
+        self, step: dict[str, Any], transcript: list[Message], toolbox: dict[str, Any]
+    ) -> list[ToolResultPart] | None:
+        """Results for the last assistant turn's tool calls, or None when the run paused."""
+        calls = transcript[-1].tool_calls
+        first_seq = sum(len(m.tool_calls) for m in transcript[:-1] if m.role == "assistant")
+        async with self.db.read() as conn:
+            ledger = await get_step_tool_calls(conn, step["id"])
+        results: list[ToolResultPart] = []
+        for index, call in enumerate(calls):
+            seq = first_seq + index
+            outcome = await self._resolve_call(step, seq, call, ledger.get(seq), toolbox)
+            if outcome is None:
+                return None
+            results.append(ToolResultPart(call.id, outcome.content, outcome.is_error))
+        return results
+
+    async def _resolve_call(
+        self,
+        step: dict[str, Any],
+        seq: int,
+        call: ToolCallPart,
+        row: dict[str, Any] | None,
+        toolbox: dict[str, Any],
+    ) -> ToolOutcome | None:
+        if row is not None and row["status"] in ("finished", "answered", "rejected", "unknown"):
+            return ToolOutcome(row["result"] or "", bool(row["is_error"]))
+        if row is not None and row["status"] == "awaiting":
+            return None  # still waiting for a person (a stray wake-up)
+        if row is not None and row["status"] == "started":
+            async with self.db.write() as conn:
+                await t.finish_tool_call(
+                    conn,
+                    self.run_id,
+                    self.attempt,
+                    row["id"],
+                    status="unknown",
+                    result=UNKNOWN_OUTCOME,
+                    is_error=True,
+                )
+            return ToolOutcome(UNKNOWN_OUTCOME, is_error=True)
+
+        if call.name == ASK_HUMAN.name and self.hitl.get("ask_questions"):
+            question = call.input.get("question")
+            if not isinstance(question, str) or not question.strip():
+                return ToolOutcome("ask_human needs a non-empty 'question' string.", True)
+            await self._pause(step, seq, call, {"kind": "input", "prompt": question})
+            return None
+
+        tool = toolbox.get(call.name)
+        if tool is None:
+            return ToolOutcome(f"Unknown tool '{call.name}'. Use only the tools offered.", True)
+        if row is None and call.name in (self.hitl.get("approve_tools") or []):
+            pending = {
+                "kind": "approval",
+                "prompt": summarize_call(call.name, call.input),
+                "tool": call.name,
+                "tool_input": call.input,
+            }
+            await self._pause(step, seq, call, pending)
+            return None
+
+        async with self.db.write() as conn:
+            if row is None:
+                row = await t.open_tool_call(
+                    conn,
+                    self.run_id,
+                    self.attempt,
+                    step["id"],
+                    seq,
+                    call.id,
+                    call.name,
+                    call.input,
+                    "started",
+                )
+            else:  # approved by a person: record that it starts before it does
+                await t.start_tool_call(conn, self.run_id, self.attempt, row["id"])
+        outcome = await self._execute(tool, call, row["id"])
+        async with self.db.write() as conn:
+            await t.finish_tool_call(
+                conn,
+                self.run_id,
+                self.attempt,
+                row["id"],
+                status="finished",
+                result=outcome.content,
+                is_error=outcome.is_error,
+            )
+        return outcome
+
+    async def _execute(self, tool: Any, call: ToolCallPart, row_id: str) -> ToolOutcome:
+        context = ToolContext(idempotency_key=f"loopllama-{row_id}", settings=self.settings.tools)
+        try:
+            return await tool.run(call.input, context)
+        except Exception as error:  # a tool bug must not take the run down with it
+            log.exception("tool %s raised", call.name)
+            return ToolOutcome(f"The tool failed unexpectedly: {type(error).__name__}", True)
+
+    async def _pause(
+        self, step: dict[str, Any], seq: int, call: ToolCallPart, pending: dict[str, Any]
+    ) -> None:
+        async with self.db.write() as conn:
+            row = await t.open_tool_call(
+                conn,
+                self.run_id,
+                self.attempt,
+                step["id"],
+                seq,
+                call.id,
+                call.name,
+                call.input,
+                "awaiting",
+            )
+            self.deadline = await t.pause_run(
+                conn,
+                self.run_id,
+                self.attempt,
+                pending={**pending, "step_id": step["id"], "call_row_id": row["id"]},
+                timeout_seconds=self.hitl.get("timeout_seconds"),
+            )
+
+
+def _dump(transcript: list[Message]) -> list[dict[str, Any]]:
+    return [m.to_json() for m in transcript]

@@ -1,0 +1,40 @@
+"""Identifiers and timestamps in the wire format: opaque URL-safe ids, millisecond UTC times."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def new_id() -> str:
+    """A 25-character id: 'c' and 24 random base-36 characters (about 124 bits, unguessable)."""
+    return "c" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+
+_last = datetime.min.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, strictly increasing within this process.
+
+    Lists are ordered by timestamps; two rows written in the same microsecond would otherwise
+    tie and come back in arbitrary order. The API shows milliseconds (`iso`).
+    """
+    global _last
+    now = datetime.now(UTC)
+    if now <= _last:
+        now = _last + timedelta(microseconds=1)
+    _last = now
+    return now
+
+
+def iso(value: datetime | None) -> str | None:
+    """`2026-05-20T17:10:00.000Z`, or None."""
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive datetimes; they are stored as UTC
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

@@ -1,0 +1,1 @@
+"""Persistence: tables, the connection handling of SQLite and PostgreSQL, queries, migrations."""

@@ -1,0 +1,79 @@
+"""Run, step and tool-call reads. Writes that change run state live in engine/transitions.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loopllama.store.tables import runs, steps, tool_calls
+
+# Every run column but the snapshot (which holds tool secrets and can be large).
+_RUN_COLUMNS = [c for c in runs.c if c.name != "snapshot"]
+
+
+async def get_run(conn: AsyncConnection, account_id: str, run_id: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            select(*_RUN_COLUMNS).where(runs.c.id == run_id, runs.c.account_id == account_id)
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def get_run_for_engine(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(runs).where(runs.c.id == run_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def list_runs(
+    conn: AsyncConnection, account_id: str, workflow_id: str, limit: int = 50
+) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(*_RUN_COLUMNS)
+        .where(runs.c.workflow_id == workflow_id, runs.c.account_id == account_id)
+        .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def get_steps(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(select(steps).where(steps.c.run_id == run_id).order_by(steps.c.order))
+    return [dict(row._mapping) for row in rows]
+
+
+async def get_tool_calls(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(tool_calls)
+        .where(tool_calls.c.run_id == run_id)
+        .order_by(tool_calls.c.step_id, tool_calls.c.seq)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def get_step_tool_calls(conn: AsyncConnection, step_id: str) -> dict[int, dict[str, Any]]:
+    rows = await conn.execute(select(tool_calls).where(tool_calls.c.step_id == step_id))
+    return {row.seq: dict(row._mapping) for row in rows}
+
+
+async def unfinished_run_ids(conn: AsyncConnection) -> list[str]:
+    """Runs a dead process may have left behind: queued or running."""
+    rows = await conn.execute(
+        select(runs.c.id)
+        .where(runs.c.status.in_(("queued", "running")))
+        .order_by(runs.c.created_at)
+    )
+    return [row.id for row in rows]
+
+
+async def pause_deadlines(conn: AsyncConnection) -> list[tuple[str, datetime]]:
+    """Paused runs that give up waiting at some time."""
+    rows = await conn.execute(
+        select(runs.c.id, runs.c.pause_deadline).where(
+            runs.c.status == "waiting_input", runs.c.pause_deadline.is_not(None)
+        )
+    )
+    return [(row.id, row.pause_deadline) for row in rows]

@@ -1,0 +1,149 @@
+"""The tables: the single source of truth for accounts, workflows, runs, steps and tool calls.
+
+A run carries everything needed to execute it (`snapshot`: the crew as it was at trigger time)
+and to resume it (`pending`, each step's `transcript`, the `tool_calls` ledger), so no process
+holds state that the database does not.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+# Stable constraint names make Alembic migrations reproducible on every backend.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Timestamp = DateTime(timezone=True)
+Id = String(32)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(120), nullable=False, unique=True),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("label", String(200), nullable=True),
+    # SHA-256 of the whole key: keys are 256-bit random, so a fast hash is safe and lookups
+    # stay one indexed read per request.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(32), nullable=False),  # "ll_live_ab12…": recognisable, not usable
+    Column("created_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp, nullable=True),
+)
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(120), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("model", String(80), nullable=False),
+    Column("crew", Json, nullable=False),
+    Column("human_in_the_loop", Json, nullable=True),
+    Column("tools", Json, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    # Deleted workflows vanish from the API but their runs stay retrievable by id.
+    Column("deleted_at", Timestamp, nullable=True),
+    Index("ix_workflows_account_updated", "account_id", "updated_at"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("workflow_id", Id, nullable=False),  # no FK: runs outlive their workflow
+    Column("status", String(16), nullable=False),
+    Column("input", Text, nullable=False),
+    Column("output", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("total_steps", Integer, nullable=False, default=0),
+    Column("tokens_in", Integer, nullable=False, default=0),
+    Column("tokens_out", Integer, nullable=False, default=0),
+    Column("started_at", Timestamp, nullable=True),
+    Column("finished_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    # The workflow as it was when the run was triggered: later edits never reach the run.
+    Column("snapshot", Json, nullable=False),
+    # What the run waits for while `waiting_input` (the API's `pending`, plus internal keys).
+    Column("pending", Json, nullable=True),
+    Column("pause_deadline", Timestamp, nullable=True),
+    # Bumped by every process that takes the run over: writes are fenced on it.
+    Column("attempt", Integer, nullable=False, default=0),
+    Index("ix_runs_workflow_created", "workflow_id", "created_at"),
+    Index("ix_runs_status", "status"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
+    Column("order", Integer, nullable=False),
+    Column("role", String(60), nullable=False),
+    Column("model", String(80), nullable=False),
+    Column("input", Text, nullable=False),
+    Column("output", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("tokens_in", Integer, nullable=False, default=0),
+    Column("tokens_out", Integer, nullable=False, default=0),
+    Column("started_at", Timestamp, nullable=True),
+    Column("finished_at", Timestamp, nullable=True),
+    # The model conversation after the step input (assistant turns, tool results), persisted
+    # after every model call so a paused or interrupted step resumes where it stood.
+    Column("transcript", Json, nullable=False),
+    Column("model_calls", Integer, nullable=False, default=0),
+    UniqueConstraint("run_id", "order", name="uq_steps_run_order"),
+)
+
+tool_calls = Table(
+    "tool_calls",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
+    Column("step_id", Id, ForeignKey("steps.id"), nullable=False),
+    Column("seq", Integer, nullable=False),  # position of the call within its step
+    Column("call_id", String(200), nullable=False),  # the provider's id for the call
+    Column("name", String(64), nullable=False),
+    Column("input", Json, nullable=False),
+    # awaiting -> approved | rejected ; approved -> started -> finished ; started -> unknown
+    Column("status", String(16), nullable=False),
+    Column("result", Text, nullable=True),
+    Column("is_error", Boolean, nullable=False, default=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("started_at", Timestamp, nullable=True),
+    Column("finished_at", Timestamp, nullable=True),
+    UniqueConstraint("step_id", "seq", name="uq_tool_calls_step_seq"),
+)

@@ -1,0 +1,67 @@
+"""Workflow queries, always scoped to the owning account; deleted workflows are invisible."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loopllama.ids import new_id, utcnow
+from loopllama.store.tables import workflows
+
+
+async def insert_workflow(
+    conn: AsyncConnection, account_id: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    now = utcnow()
+    row = {
+        "id": new_id(),
+        "account_id": account_id,
+        "status": "active",
+        "created_at": now,
+        "updated_at": now,
+        "deleted_at": None,
+        **values,
+    }
+    await conn.execute(workflows.insert().values(**row))
+    return row
+
+
+async def get_workflow(
+    conn: AsyncConnection, account_id: str, workflow_id: str
+) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            select(workflows).where(
+                workflows.c.id == workflow_id,
+                workflows.c.account_id == account_id,
+                workflows.c.deleted_at.is_(None),
+            )
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def list_workflows(conn: AsyncConnection, account_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(workflows)
+        .where(workflows.c.account_id == account_id, workflows.c.deleted_at.is_(None))
+        .order_by(workflows.c.updated_at.desc(), workflows.c.id.desc())
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def update_workflow(
+    conn: AsyncConnection, workflow_id: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply `values` and move `updated_at`; returns the changed columns."""
+    changes = {**values, "updated_at": utcnow()}
+    await conn.execute(update(workflows).where(workflows.c.id == workflow_id).values(**changes))
+    return changes
+
+
+async def delete_workflow(conn: AsyncConnection, workflow_id: str) -> None:
+    await conn.execute(
+        update(workflows).where(workflows.c.id == workflow_id).values(deleted_at=utcnow())
+    )

