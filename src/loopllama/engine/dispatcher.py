@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.engine import transitions as t
 from loopllama.engine.runner import Runner
@@ -32,6 +33,15 @@ DB_RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30)
 
 
 class Dispatcher(Protocol):
+    async def enqueue(self, conn: AsyncConnection, run_id: str) -> None:
+        """Record, in the caller's transaction, that `run_id` must be advanced.
+
+        Called by the transaction that makes a run runnable (trigger, respond), so no
+        committed run lacks its wake-up and no wake-up points at an uncommitted run. After
+        the commit the caller also calls `submit`.
+        """
+        ...
+
     async def start(self) -> None:
         """Begin executing runs, including those a dead process left behind."""
         ...
@@ -68,6 +78,10 @@ class LocalDispatcher:
     @property
     def active(self) -> int:
         return len(self._tasks)
+
+    async def enqueue(self, conn: AsyncConnection, run_id: str) -> None:
+        # In one process the table row is the record: a restart finds runnable runs by status.
+        return None
 
     async def start(self) -> None:
         async with self._db.read() as conn:

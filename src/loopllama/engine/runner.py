@@ -66,11 +66,11 @@ class Runner:
 
     async def advance(self, run_id: str) -> Advanced | None:
         """Drive `run_id` as far as it can go. None when the run had nothing to do."""
-        async with self.db.write() as conn:
-            run = await t.claim_run(conn, run_id)
-        if run is None:
-            return None
         try:
+            async with self.db.write() as conn:
+                run = await t.claim_run(conn, run_id)
+            if run is None:
+                return None
             return await _RunDriver(self, run).drive()
         except t.LostOwnership:
             log.warning("run %s was taken over by another engine; leaving it", run_id)

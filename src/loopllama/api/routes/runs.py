@@ -34,6 +34,7 @@ async def trigger_run(
         if workflow["status"] == "paused":
             raise WorkflowPaused()
         run = await transitions.create_run(conn, account, workflow, body.input)
+        await services.dispatcher.enqueue(conn, run["id"])
     services.dispatcher.submit(run["id"])
     return JSON({"data": run_public(run)}, status_code=202)
 
@@ -86,5 +87,6 @@ async def respond(run_id: str, request: Request, account: AccountDep, services: 
         await transitions.respond(
             conn, run, action=body.action, answer=body.input, reason=body.reason
         )
+        await services.dispatcher.enqueue(conn, run_id)
     services.dispatcher.submit(run_id)
     return JSON({"data": {"id": run_id, "status": "running"}}, status_code=202)

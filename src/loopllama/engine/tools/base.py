@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import SchemaError, best_match
 from referencing.exceptions import Unresolvable
 
 from loopllama.providers.base import ToolSpec
@@ -49,14 +49,35 @@ class Tool(Protocol):
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolOutcome: ...
 
 
+def schema_problem(schema: Any) -> str | None:
+    """Why `schema` is not a valid JSON Schema (Draft 2020-12) of type object, or None."""
+    if not isinstance(schema, dict):
+        return "input_schema must be an object"
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        return (
+            f"input_schema is not a valid JSON Schema: {where + ': ' if where else ''}{exc.message}"
+        )
+    if schema.get("type") != "object":
+        return 'input_schema must have "type": "object"'
+    return None
+
+
 class SchemaTool(ABC):
     """A tool whose input is validated against its own schema before it runs."""
 
     def __init__(self, spec: ToolSpec) -> None:
         self.spec = spec
         self._validator = Draft202012Validator(spec.input_schema)
+        # The API refuses bad schemas; this keeps `run` from raising if one was stored anyway.
+        self._schema_problem = schema_problem(spec.input_schema)
 
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
+        if self._schema_problem is not None:
+            reason = f"Tool {self.spec.name} is misconfigured: {self._schema_problem}"
+            return ToolOutcome(reason, is_error=True)
         problem = self.input_problem(input)
         if problem is not None:
             return ToolOutcome(f"Invalid input for {self.spec.name}: {problem}", is_error=True)
@@ -66,8 +87,8 @@ class SchemaTool(ABC):
         """The most relevant schema violation of `input`, or None when it is valid."""
         try:
             error = best_match(self._validator.iter_errors(input))
-        except Unresolvable as exc:  # a $ref in the schema that points nowhere
-            return f"the tool's input schema has an unresolvable reference ({exc})"
+        except Unresolvable:  # a $ref that points nowhere (remote ones are never fetched)
+            return "the tool's input schema has a $ref that cannot be resolved"
         if error is None:
             return None
         where = "/".join(str(p) for p in error.absolute_path)

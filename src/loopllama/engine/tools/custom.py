@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,10 +29,25 @@ logger = logging.getLogger(__name__)
 
 MASK = "****"
 
+# RFC 9110 token and field value (visible ASCII, inner spaces and tabs). Checked here because a
+# malformed value makes httpcore log the raw header in its debug trace.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?")
+
 
 def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The same header names, every value replaced by "****" (nothing of the secret is kept)."""
     return dict.fromkeys(headers, MASK)
+
+
+def header_problem(headers: Mapping[str, str]) -> str | None:
+    """Why these headers cannot be sent, naming the header but never its value; None if fine."""
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            return f"header name {name!r} is invalid"
+        if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            return f"the value of header {name!r} is invalid (printable ASCII only)"
+    return None
 
 
 class CustomHttpTool(SchemaTool):
@@ -62,7 +78,7 @@ class CustomHttpTool(SchemaTool):
 
     async def execute(self, input: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
         name = self.spec.name
-        problem = url_problem(self.url)
+        problem = url_problem(self.url) or header_problem(self._headers)
         if problem is not None:
             return ToolOutcome(f"Tool {name} is misconfigured: {problem}", is_error=True)
         headers = {
@@ -84,8 +100,6 @@ class CustomHttpTool(SchemaTool):
         except (httpx.HTTPError, httpx.InvalidURL, DestinationError, TimeoutError) as exc:
             reason = describe_http_error(exc, settings.timeout)
             return ToolOutcome(f"Tool {name} failed: {reason}", is_error=True)
-        except (UnicodeError, ValueError):  # a header value httpx cannot encode; do not echo it
-            return ToolOutcome(f"Tool {name} failed: a configured header is invalid", is_error=True)
         text = with_truncation_note(body, truncated)
         if not response.is_success:
             status = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()

@@ -11,10 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
-from loopllama.engine.tools.base import Tool
+from loopllama.engine.tools.base import Tool, schema_problem
 from loopllama.engine.tools.custom import CustomHttpTool, mask_headers
 from loopllama.engine.tools.email import SendEmailTool
 from loopllama.engine.tools.http_request import HttpRequestTool
@@ -53,18 +50,7 @@ def build_toolbox(custom_tools: list[Mapping[str, Any]], settings: ToolSettings)
 
 def check_input_schema(schema: Any) -> str | None:
     """None if `schema` is a valid JSON Schema (Draft 2020-12) of type object, else why not."""
-    if not isinstance(schema, dict):
-        return "input_schema must be an object"
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path)
-        return (
-            f"input_schema is not a valid JSON Schema: {where + ': ' if where else ''}{exc.message}"
-        )
-    if schema.get("type") != "object":
-        return 'input_schema must have "type": "object"'
-    return None
+    return schema_problem(schema)
 
 
 def check_tool_url(url: Any) -> str | None:
