@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from loopllama.cli import remote, server
+from loopllama.cli.quickstart import quickstart
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,4 +19,5 @@ def cli() -> None:
 
 
 server.register(cli)
+cli.add_command(quickstart)
 remote.register(cli)

@@ -1,0 +1,56 @@
+"""One end-to-end run on the real embedded model: SmolLM2-135M-Instruct through llama.cpp."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from loopllama.api.app import create_app
+from tests.helpers import wait_for_run
+
+pytestmark = [pytest.mark.local_model, pytest.mark.slow]
+
+
+@pytest.fixture
+async def http(settings, api_key) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, migrate=False)  # no provider configured: the local default
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t",
+            headers={"Authorization": f"Bearer {api_key}"},
+        ) as client:
+            yield client
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_default_workflow_runs_on_the_local_model(http):
+    workflow = (await http.post("/v1/workflows", json={"name": "Brief writer"})).json()["data"]
+    assert workflow["model"] == "local/smollm2"
+    run = (
+        await http.post(
+            f"/v1/workflows/{workflow['id']}/runs",
+            json={"input": "Name three colours of the rainbow."},
+        )
+    ).json()["data"]
+    done = await wait_for_run(http, run["id"], ("completed", "failed"), timeout=120)
+    assert done["status"] == "completed", done["error"]
+    planner, writer = done["steps"]
+    assert planner["model"] == writer["model"] == "local/smollm2"
+    assert planner["output"].strip() and writer["output"].strip()
+    assert done["output"] == writer["output"]
+    assert planner["tokens_in"] > 0 and planner["tokens_out"] > 0
+    assert done["tokens_in"] == planner["tokens_in"] + writer["tokens_in"]
+    assert writer["input"].startswith("Original request:\nName three colours of the rainbow.")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_local_model_cannot_be_given_tools(http):
+    response = await http.post(
+        "/v1/workflows",
+        json={"name": "x", "crew": [{"role": "r", "systemPrompt": "p", "tools": ["send_email"]}]},
+    )
+    assert response.status_code == 400
+    assert "cannot call tools" in response.json()["error"]

@@ -1,0 +1,111 @@
+"""Runs on the real Anthropic and OpenAI SDKs against a fake provider server on loopback:
+the engine's retries, the SDKs' timeouts and the wire formats, end to end through the API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from loopllama.api.app import create_app
+from loopllama.settings import ModelSettings, ProviderSettings
+from tests.fakes.provider_server import error, overloaded, rate_limited, stall, text
+from tests.helpers import wait_for_run
+
+
+@pytest.fixture
+async def http(settings, provider_server, api_key) -> AsyncIterator[httpx.AsyncClient]:
+    configured = settings.model_copy(
+        update={
+            "providers": ProviderSettings(
+                anthropic_api_key="sk-ant-test",
+                anthropic_base_url=provider_server.url,
+                openai_api_key="sk-openai-test",
+                openai_base_url=provider_server.openai_url,
+            ),
+            "models": ModelSettings(
+                timeout=0.5, max_retries=2, retry_base_delay=0.01, retry_max_delay=0.05
+            ),
+        }
+    )
+    app = create_app(configured, migrate=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {api_key}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=headers
+        ) as client:
+            yield client
+
+
+async def run_one(http, model: str, text_input: str = "hello") -> dict:
+    workflow = (
+        await http.post(
+            "/v1/workflows",
+            json={"name": "p", "model": model,
+                  "crew": [{"role": "solo", "systemPrompt": "Be brief."}]},
+        )
+    ).json()["data"]
+    run = (
+        await http.post(f"/v1/workflows/{workflow['id']}/runs", json={"input": text_input})
+    ).json()["data"]
+    return await wait_for_run(http, run["id"], ("completed", "failed"))
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-6", "openai/gpt-4.1"])
+async def test_transient_failures_are_retried_until_success(http, provider_server, model):
+    provider_server.enqueue(overloaded(), rate_limited(retry_after=0), text("done", 7, 3))
+    run = await run_one(http, model)
+    assert run["status"] == "completed"
+    assert run["output"] == "done"
+    assert (run["tokens_in"], run["tokens_out"]) == (7, 3)
+    assert len(provider_server.requests) == 3
+    request = provider_server.requests[-1]
+    assert request.system == "Be brief."
+    assert request.last_user_text == "hello"
+
+
+async def test_overloaded_until_the_retries_run_out(http, provider_server):
+    provider_server.enqueue(overloaded(), overloaded(), overloaded())
+    run = await run_one(http, "claude-sonnet-4-6")
+    assert run["status"] == "failed"
+    assert run["error"] == "Step 1 (solo) failed: model provider returned 529: overloaded"
+    assert len(provider_server.requests) == 3  # 1 + max_retries
+
+
+async def test_timeouts_fail_the_step_after_retries(http, provider_server):
+    provider_server.enqueue(stall(3), stall(3), stall(3))
+    run = await run_one(http, "gpt-4.1")
+    assert run["error"] == "Step 1 (solo) failed: model request timed out"
+    assert len(provider_server.requests) == 3
+
+
+async def test_client_errors_are_not_retried(http, provider_server):
+    provider_server.enqueue(error(401, "invalid x-api-key"))
+    run = await run_one(http, "claude-sonnet-4-6")
+    assert run["error"] == "Step 1 (solo) failed: model provider returned 401: invalid x-api-key"
+    assert len(provider_server.requests) == 1
+
+
+async def test_unreachable_provider(settings, api_key):
+    from tests.helpers import free_port
+
+    configured = settings.model_copy(
+        update={
+            "providers": ProviderSettings(
+                anthropic_api_key="k", anthropic_base_url=f"http://127.0.0.1:{free_port()}"
+            ),
+            "models": ModelSettings(max_retries=1, retry_base_delay=0.01),
+        }
+    )
+    app = create_app(configured, migrate=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t",
+            headers={"Authorization": f"Bearer {api_key}"},
+        ) as client:
+            run = await run_one(client, "claude-sonnet-4-6")
+    assert run["status"] == "failed"
+    assert run["error"].startswith("Step 1 (solo) failed: could not reach model provider anthropic")
