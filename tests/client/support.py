@@ -66,6 +66,7 @@ class FlakyTransport(httpx.AsyncBaseTransport):
         self.inner = httpx.ASGITransport(app=app)
         self.faults = list(faults)
         self.seen: list[tuple[str, str]] = []
+        self.requests: list[httpx.Request] = []
 
     def add(self, *faults: Fault) -> None:
         self.faults.extend(faults)
@@ -75,6 +76,7 @@ class FlakyTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.seen.append((request.method, request.url.path))
+        self.requests.append(request)
         fault = next((f for f in self.faults if f.matches(request)), None)
         if fault is None:
             return await self.inner.handle_async_request(request)

@@ -132,7 +132,7 @@ async def test_creating_a_run_is_not_retried_after_an_uncertain_failure(
 
 async def test_creating_a_workflow_is_not_retried_after_a_lost_answer(sdk, transport):
     transport.add(answer_lost("POST", "/v1/workflows"))
-    with pytest.raises(APITimeoutError, match="workflows.list"):
+    with pytest.raises(APITimeoutError, match=r"workflows\.list"):
         await new_workflow(sdk)
     assert len(await sdk.workflows.list()) == 1
 

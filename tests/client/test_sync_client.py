@@ -44,9 +44,9 @@ def test_workflows_end_to_end(sdk, live_server):
     sdk.workflows.delete(created.id)
     with pytest.raises(NotFoundError):
         sdk.workflows.retrieve(created.id)
-    with LoopLlama(api_key="ll_live_nope", base_url=live_server.url) as stranger:
-        with pytest.raises(AuthenticationError, match="Invalid API key"):
-            stranger.workflows.list()
+    stranger = LoopLlama(api_key="ll_live_nope", base_url=live_server.url)
+    with stranger, pytest.raises(AuthenticationError, match="Invalid API key"):
+        stranger.workflows.list()
 
 
 def test_runs_through_a_pause(sdk, provider_server):
@@ -92,6 +92,6 @@ def test_create_and_poll_with_a_handler(sdk, provider_server):
 
 def test_a_stopped_server_is_a_connection_error(live_server):
     live_server.stop()
-    with LoopLlama(api_key=live_server.api_key, base_url=live_server.url, max_retries=1) as sdk:
-        with pytest.raises(APIConnectionError, match="Connection error"):
-            sdk.workflows.list()
+    sdk = LoopLlama(api_key=live_server.api_key, base_url=live_server.url, max_retries=1)
+    with sdk, pytest.raises(APIConnectionError, match="Connection error"):
+        sdk.workflows.list()

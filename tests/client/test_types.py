@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from loopllama.client.types import Agent, NOT_GIVEN, NotGiven, Pending, Run, Step, Workflow
+from loopllama.client.types import NOT_GIVEN, Agent, NotGiven, Pending, Run, Step, Workflow
 
 RUN = {
     "id": "r1",

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from loopllama.engine.tools.custom import CustomHttpTool
-from tests.tools.conftest import HttpServer
+from tests.fakes.mail_and_http import HttpServer
 from tests.tools.support import context
 
 SECRET = "Bearer sk-very-secret-value"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loopllama.engine.tools.email import SendEmailTool, parse_smtp_url
-from tests.tools.conftest import SmtpFactory
+from tests.fakes.mail_and_http import SmtpFactory
 from tests.tools.support import context, free_port
 
 MAIL = {"to": "ann@example.com", "subject": "Quarterly report", "body": "Hello Ann,\n\nAll good."}
@@ -97,7 +97,7 @@ async def test_certificates_are_verified_by_default(smtp_server: SmtpFactory) ->
     outcome = await SendEmailTool().run(MAIL, context(smtp_url=server.url("smtp")))
 
     assert outcome.is_error
-    assert "certificate" in outcome.content.lower()
+    assert "certificate" in outcome.content.lower(), outcome.content
     assert server.mails == []
 
 

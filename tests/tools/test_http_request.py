@@ -10,7 +10,7 @@ import anyio.abc
 import pytest
 
 from loopllama.engine.tools.http_request import MAX_BODY_CHARS, HttpRequestTool
-from tests.tools.conftest import HttpServer
+from tests.fakes.mail_and_http import HttpServer
 from tests.tools.support import context
 
 ALLOW_LOCAL = {"http_tool_allow": "127.0.0.1"}

@@ -9,7 +9,7 @@ import pytest
 
 from loopllama.engine.tools.http_request import HttpRequestTool
 from loopllama.engine.tools.ssrf import DestinationError, refusal_reason, resolve_checked
-from tests.tools.conftest import HttpServer
+from tests.fakes.mail_and_http import HttpServer
 from tests.tools.support import context
 
 

@@ -7,10 +7,10 @@ CI logs or `--json` mode.
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
-
-import click
 
 FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 ASCII_FRAMES = "|/-\\"
@@ -18,7 +18,7 @@ ASCII_FRAMES = "|/-\\"
 
 def interactive_output() -> bool:
     """True when a person is watching: stdout and stderr are terminals."""
-    return _isatty(click.get_text_stream("stdout")) and _isatty(click.get_text_stream("stderr"))
+    return _isatty(sys.stdout) and _isatty(sys.stderr)
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -33,7 +33,7 @@ class Spinner:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._stream = click.get_text_stream("stderr")
+        self._stream = sys.stderr
         encoding = (getattr(self._stream, "encoding", "") or "").lower()
         self._frames = FRAMES if "utf" in encoding else ASCII_FRAMES
         self._frame = 0
@@ -54,12 +54,12 @@ class Spinner:
             self._stream.flush()
             self._shown = False
 
-    def wait(self, seconds: float, text: str) -> None:
-        """Sleep `seconds`, animating `text` meanwhile when enabled."""
+    def wait(self, seconds: float, text: Callable[[], str]) -> None:
+        """Sleep `seconds`, animating the line `text()` meanwhile when enabled."""
         if not self.enabled:
             time.sleep(seconds)
             return
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
-            self.show(text)
+            self.show(text())
             time.sleep(min(0.1, left))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,7 @@ def _say(line: str) -> None:
 def _load_definition(path: str) -> dict[str, Any]:
     """A workflow definition from a JSON or YAML file (`-` reads stdin)."""
     if path == "-":
-        text, suffix = click.get_text_stream("stdin").read(), ""
+        text, suffix = sys.stdin.read(), ""
     else:
         try:
             text, suffix = Path(path).read_text(encoding="utf-8"), Path(path).suffix.lower()
@@ -334,7 +335,7 @@ def run_command(
     end. Exit code 0: completed, 1: failed, 4: left waiting for input.
     """
     if input == "-":
-        input = click.get_text_stream("stdin").read().rstrip("\n")
+        input = sys.stdin.read().rstrip("\n")
     run = client.runs.create(workflow_id, input)
     if no_wait:
         if as_json:

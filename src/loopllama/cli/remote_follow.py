@@ -3,6 +3,7 @@ while a step runs, and a prompt at each pause (answer / approve / reject with a 
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -59,7 +60,7 @@ class Follower:
                     return run
                 self.client.runs.respond(run.id, **answer)
                 continue
-            self.spinner.wait(self.interval, self._status(run))
+            self.spinner.wait(self.interval, functools.partial(self._status, run))
 
     def _narrate_steps(self, run: Run) -> None:
         if not self.narrate:
@@ -95,9 +96,7 @@ class Follower:
                 answer = click.prompt("Your answer", err=True)
                 return {"action": "input", "input": answer}
             if pending is not None and pending.is_approval:
-                decision = click.prompt(
-                    "Approve or reject? [a/r]", err=True, value_proc=_decision
-                )
+                decision = click.prompt("Approve or reject? [a/r]", err=True, value_proc=_decision)
                 if decision == "approve":
                     return {"action": "approve"}
                 reason = click.prompt(

@@ -210,7 +210,8 @@ def run_summary(run: Run) -> str:
     took = f" in {seconds(run.duration)}" if run.duration is not None else ""
     usage = tokens(run.tokens_in, run.tokens_out)
     if run.status == "failed":
-        return f"✗ Run {run.id} failed{took}: {run.error or 'no error given'}"
+        after = f" after {seconds(run.duration)}" if run.duration is not None else ""
+        return f"✗ Run {run.id} failed{after}: {run.error or 'no error given'}"
     return f"✓ Run {run.id} {run.status}{took} · {steps} · {usage}"
 
 

@@ -70,18 +70,22 @@ class _BaseClient:
 
     @property
     def api_key(self) -> str:
+        """The API key requests are sent with."""
         return self._config.api_key
 
     @property
     def base_url(self) -> str:
+        """The server's address, e.g. http://127.0.0.1:8080."""
         return self._config.base_url
 
     @property
     def timeout(self) -> httpx.Timeout:
+        """The timeout of each HTTP request."""
         return self._config.timeout
 
     @property
     def max_retries(self) -> int:
+        """How many times a transient failure is retried."""
         return self._config.max_retries
 
     def with_options(
@@ -201,6 +205,7 @@ class LoopLlama(_BaseClient):
             self._http.close()
 
     def __enter__(self) -> Self:
+        """`with LoopLlama() as client:` closes the pool at the end."""
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -288,6 +293,7 @@ class AsyncLoopLlama(_BaseClient):
             await self._http.aclose()
 
     async def __aenter__(self) -> Self:
+        """`async with AsyncLoopLlama() as client:` closes the pool at the end."""
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

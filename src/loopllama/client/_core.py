@@ -238,8 +238,7 @@ def request(cfg: Config, op: Op[T]) -> Plan[T]:
 
 
 _RESPOND_HINT = (
-    " The answer may have reached the server: check the run (runs.retrieve) before answering"
-    " again."
+    " The answer may have reached the server: check the run (runs.retrieve) before answering again."
 )
 
 

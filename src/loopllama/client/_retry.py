@@ -138,9 +138,7 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     return max(email.utils.mktime_tz(parsed) - time.time(), 0.0)
 
 
-def retry_delay(
-    failure: Failure, safety: Safety, attempt: int, max_retries: int
-) -> float | None:
+def retry_delay(failure: Failure, safety: Safety, attempt: int, max_retries: int) -> float | None:
     """Seconds to wait before attempt `attempt + 1`, or None if the failure must be raised."""
     if attempt >= max_retries or failure.outcome is Outcome.FINAL:
         return None

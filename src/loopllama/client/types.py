@@ -30,6 +30,7 @@ __all__ = [
     "Workflow",
 ]
 
+
 class NotGiven:
     """The type of `NOT_GIVEN`: "leave this field alone", as opposed to None ("set it to null").
 
@@ -132,6 +133,7 @@ class Agent:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Agent:
+        """Build from the API\'s JSON; unknown fields go to `extra`."""
         return cls(
             role=_str(data.get("role"), ""),
             system_prompt=_str(data.get("systemPrompt"), ""),
@@ -141,6 +143,7 @@ class Agent:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
         wire: dict[str, Any] = {"role": self.role, "systemPrompt": self.system_prompt}
         if self.model is not None:
             wire["model"] = self.model
@@ -159,6 +162,7 @@ class HumanInTheLoop:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HumanInTheLoop:
+        """Build from the API\'s JSON; unknown fields go to `extra`."""
         return cls(
             ask_questions=_bool(data.get("ask_questions")),
             approve_tools=[t for t in _list(data.get("approve_tools")) if isinstance(t, str)],
@@ -166,6 +170,7 @@ class HumanInTheLoop:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
         wire = {"ask_questions": self.ask_questions, "approve_tools": list(self.approve_tools)}
         return _with_extra(wire, self.extra)
 
@@ -185,6 +190,7 @@ class Tool:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Tool:
+        """Build from the API\'s JSON; unknown fields go to `extra`."""
         return cls(
             name=_str(data.get("name"), ""),
             url=_str(data.get("url"), ""),
@@ -195,6 +201,7 @@ class Tool:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
         wire: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
@@ -231,10 +238,12 @@ class Workflow:
 
     @property
     def is_paused(self) -> bool:
+        """True when runs cannot be triggered (status `paused`)."""
         return self.status == "paused"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Workflow:
+        """Build from the API\'s JSON; unknown fields go to `extra`."""
         hitl = data.get("human_in_the_loop")
         return cls(
             id=_str(data.get("id"), ""),
@@ -251,6 +260,7 @@ class Workflow:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
         wire: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
@@ -286,14 +296,17 @@ class Pending:
 
     @property
     def is_question(self) -> bool:
+        """True when an agent asked a question (answer with action="input")."""
         return self.kind == "input"
 
     @property
     def is_approval(self) -> bool:
+        """True when an action waits for approval (action="approve" or "reject")."""
         return self.kind == "approval"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Pending:
+        """Build from the API\'s JSON; unknown fields go to `extra`."""
         return cls(
             kind=_str(data.get("kind"), ""),
             prompt=_str(data.get("prompt"), ""),
@@ -304,6 +317,7 @@ class Pending:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
         wire: dict[str, Any] = {"kind": self.kind, "prompt": self.prompt}
         if self.tool is not None or self.kind == "approval":
             wire["tool"] = self.tool
@@ -334,6 +348,7 @@ class ToolCall:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ToolCall:
+        """Build from the API\'s JSON; unknown fields go to `extra`."""
         return cls(
             id=_str(data.get("id"), ""),
             name=_str(data.get("name"), ""),
@@ -347,6 +362,7 @@ class ToolCall:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
         wire = {
             "id": self.id,
             "name": self.name,
@@ -394,6 +410,7 @@ class Step:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Step:
+        """Build from the API\'s JSON; unknown fields go to `extra`."""
         return cls(
             id=_str(data.get("id"), ""),
             order=_int(data.get("order")),
@@ -411,6 +428,7 @@ class Step:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
         wire: dict[str, Any] = {
             "id": self.id,
             "order": self.order,
@@ -423,9 +441,8 @@ class Step:
             "tokens_out": self.tokens_out,
             "started_at": _wire_time(self.started_at),
             "finished_at": _wire_time(self.finished_at),
+            "tool_calls": [c.to_dict() for c in self.tool_calls],
         }
-        if self.tool_calls:
-            wire["tool_calls"] = [c.to_dict() for c in self.tool_calls]
         return _with_extra(wire, self.extra)
 
 
@@ -480,6 +497,7 @@ class Run:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Run:
+        """Build from the API\'s JSON; unknown fields go to `extra`."""
         pending = data.get("pending")
         steps = data.get("steps")
         return cls(
@@ -501,6 +519,7 @@ class Run:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
         wire: dict[str, Any] = {
             "id": self.id,
             "workflow_id": self.workflow_id,
@@ -532,6 +551,7 @@ class RespondResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RespondResult:
+        """Build from the API\'s JSON; unknown fields go to `extra`."""
         return cls(
             id=_str(data.get("id"), ""),
             status=_str(data.get("status"), "running"),
@@ -539,4 +559,5 @@ class RespondResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
         return _with_extra({"id": self.id, "status": self.status}, self.extra)

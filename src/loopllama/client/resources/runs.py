@@ -138,7 +138,11 @@ class AsyncRuns:
         return await self._client._drive(_core.respond(self._client._config, run_id, body))
 
     async def poll(
-        self, run_id: str, *, interval: float = 1.0, timeout: float | None = None  # noqa: ASYNC109
+        self,
+        run_id: str,
+        *,
+        interval: float = 1.0,
+        timeout: float | None = None,  # noqa: ASYNC109
     ) -> Run:
         """Wait until the run is `completed`, `failed` or `waiting_input`; see `Runs.poll`."""
         plan = _core.poll(self._client._config, run_id, interval, timeout)
