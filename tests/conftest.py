@@ -127,13 +127,15 @@ async def app(settings: Settings, fake_provider: FakeProvider) -> AsyncIterator:
         yield application
 
 
+# Keys need the database, not the app: a test that builds its own app must not get a second
+# engine from the `app` fixture (on PostgreSQL every engine on the database takes any run).
 @pytest.fixture
-async def api_key(settings: Settings, app) -> str:
+async def api_key(settings: Settings) -> str:
     return await _new_key(settings, "acme")
 
 
 @pytest.fixture
-async def other_api_key(settings: Settings, app) -> str:
+async def other_api_key(settings: Settings) -> str:
     return await _new_key(settings, "globex")
 
 

@@ -51,7 +51,11 @@ class LiveServer:
         self.database_url = f"sqlite:///{workdir / 'live.db'}"
         self.log_path = workdir / "serve.log"
         self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("LOOPLLAMA_", "ANTHROPIC_", "OPENAI_"))},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("LOOPLLAMA_", "ANTHROPIC_", "OPENAI_"))
+            },
             "LOOPLLAMA_DATABASE_URL": self.database_url,
             "ANTHROPIC_API_KEY": "sk-ant-test",
             "ANTHROPIC_BASE_URL": provider_server.url,
@@ -59,7 +63,9 @@ class LiveServer:
             **env,
         }
         self.process: subprocess.Popen | None = None
-        self.api_key = self.cli("keys", "create", "--account", "live").stdout.strip().splitlines()[-1]
+        self.api_key = (
+            self.cli("keys", "create", "--account", "live").stdout.strip().splitlines()[-1]
+        )
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -12,12 +12,33 @@ from tests.helpers import wait_for_run
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 RUN_KEYS = {
-    "id", "workflow_id", "status", "input", "output", "error", "total_steps", "tokens_in",
-    "tokens_out", "started_at", "finished_at", "created_at", "pending",
+    "id",
+    "workflow_id",
+    "status",
+    "input",
+    "output",
+    "error",
+    "total_steps",
+    "tokens_in",
+    "tokens_out",
+    "started_at",
+    "finished_at",
+    "created_at",
+    "pending",
 }
 STEP_KEYS = {
-    "id", "order", "role", "model", "input", "output", "error", "tokens_in", "tokens_out",
-    "started_at", "finished_at", "tool_calls",
+    "id",
+    "order",
+    "role",
+    "model",
+    "input",
+    "output",
+    "error",
+    "tokens_in",
+    "tokens_out",
+    "started_at",
+    "finished_at",
+    "tool_calls",
 }
 
 
@@ -56,7 +77,9 @@ async def test_trigger_answers_202_with_a_queued_run(client, workflow):
 
 
 async def test_a_run_executes_each_agent_in_order(client, workflow, fake_provider):
-    fake_provider.enqueue(reply("1. Define flags", 180, 120), reply("Feature flags let...", 232, 166))
+    fake_provider.enqueue(
+        reply("1. Define flags", 180, 120), reply("Feature flags let...", 232, 166)
+    )
     run = await trigger(client, workflow, "Draft a brief.")
     done = await wait_for_run(client, run["id"])
     assert done["status"] == "completed"
@@ -89,7 +112,9 @@ async def test_failed_run_names_the_step(client, workflow, fake_provider):
     failed = await wait_for_run(client, run["id"])
     assert failed["status"] == "failed"
     assert failed["output"] is None
-    assert failed["error"] == "Step 2 (writer) failed: model provider returned 400: prompt is too long"
+    assert (
+        failed["error"] == "Step 2 (writer) failed: model provider returned 400: prompt is too long"
+    )
     assert failed["total_steps"] == 2
     assert failed["finished_at"] is not None
     writer = failed["steps"][1]
@@ -199,7 +224,8 @@ async def test_respond_to_a_run_that_is_not_paused_is_409(client, workflow):
         f"/v1/runs/{run['id']}/respond", json={"action": "input", "input": "x"}
     )
     assert (response.status_code, response.json()) == (
-        409, {"error": "Run is not waiting for input"}
+        409,
+        {"error": "Run is not waiting for input"},
     )
     response = await client.post(f"/v1/runs/{run['id']}/respond", json={"action": "maybe"})
     assert response.status_code == 400

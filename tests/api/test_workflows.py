@@ -26,8 +26,12 @@ async def create(client, **body):
 async def test_create_returns_201_with_the_reference_shape(client):
     response = await client.post(
         "/v1/workflows",
-        json={"name": "Spec reviewer", "description": "Summarize specs", "crew": CREW,
-              "model": "fake/test"},
+        json={
+            "name": "Spec reviewer",
+            "description": "Summarize specs",
+            "crew": CREW,
+            "model": "fake/test",
+        },
     )
     assert response.status_code == 201
     data = response.json()["data"]
@@ -56,10 +60,10 @@ async def test_defaults_crew_and_model(client):
 async def test_default_model_is_claude_when_anthropic_is_configured(
     settings, fake_provider, monkeypatch, api_key
 ):
+    import httpx
+
     from loopllama.api.app import create_app
     from loopllama.settings import ProviderSettings
-
-    import httpx
 
     configured = settings.model_copy(
         update={"providers": ProviderSettings(anthropic_api_key="sk-ant-x")}
@@ -69,7 +73,8 @@ async def test_default_model_is_claude_when_anthropic_is_configured(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             response = await http.post(
-                "/v1/workflows", json={"name": "x"},
+                "/v1/workflows",
+                json={"name": "x"},
                 headers={"Authorization": f"Bearer {api_key}"},
             )
     assert response.json()["data"]["model"] == "claude-sonnet-4-6"
@@ -126,14 +131,22 @@ async def test_other_accounts_see_404_not_403(client, app, other_api_key):
         ({"name": "ok", "crew": CREW * 6}, "Array must contain at most 10 element(s)"),
         ({"name": "ok", "crew": {}}, "Expected array, received object"),
         ({"name": "ok", "crew": [{"systemPrompt": "p"}]}, "Required"),
-        ({"name": "ok", "crew": [{"role": "", "systemPrompt": "p"}]},
-         "String must contain at least 1 character(s)"),
-        ({"name": "ok", "crew": [{"role": "r" * 61, "systemPrompt": "p"}]},
-         "String must contain at most 60 character(s)"),
-        ({"name": "ok", "crew": [{"role": "r", "systemPrompt": "p" * 8001}]},
-         "String must contain at most 8000 character(s)"),
-        ({"name": "ok", "crew": [{"role": "r", "systemPrompt": "p", "model": "m" * 81}]},
-         "String must contain at most 80 character(s)"),
+        (
+            {"name": "ok", "crew": [{"role": "", "systemPrompt": "p"}]},
+            "String must contain at least 1 character(s)",
+        ),
+        (
+            {"name": "ok", "crew": [{"role": "r" * 61, "systemPrompt": "p"}]},
+            "String must contain at most 60 character(s)",
+        ),
+        (
+            {"name": "ok", "crew": [{"role": "r", "systemPrompt": "p" * 8001}]},
+            "String must contain at most 8000 character(s)",
+        ),
+        (
+            {"name": "ok", "crew": [{"role": "r", "systemPrompt": "p", "model": "m" * 81}]},
+            "String must contain at most 80 character(s)",
+        ),
         ({"name": "ok", "crew": ["planner"]}, "Expected object, received string"),
     ],
 )
@@ -169,8 +182,16 @@ async def test_unknown_model_is_a_400_at_create_time(client):
 
 
 @pytest.mark.parametrize(
-    "model", ["claude-sonnet-4-6", "gpt-4.1", "o3-mini", "chatgpt-4o-latest",
-              "anthropic/claude-x", "openai/llama3", "local/smollm2"],
+    "model",
+    [
+        "claude-sonnet-4-6",
+        "gpt-4.1",
+        "o3-mini",
+        "chatgpt-4o-latest",
+        "anthropic/claude-x",
+        "openai/llama3",
+        "local/smollm2",
+    ],
 )
 async def test_routable_models_are_accepted(client, model):
     response = await client.post("/v1/workflows", json={"name": "x", "model": model})
@@ -211,7 +232,10 @@ async def test_patch_pause_and_reactivate(client):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"status": "archived"}, "Invalid enum value. Expected 'active' | 'paused', received 'archived'"),
+        (
+            {"status": "archived"},
+            "Invalid enum value. Expected 'active' | 'paused', received 'archived'",
+        ),
         ({"name": ""}, "String must contain at least 1 character(s)"),
         ({"crew": []}, "Array must contain at least 1 element(s)"),
         ({"model": "nope"}, None),

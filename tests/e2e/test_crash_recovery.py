@@ -50,13 +50,11 @@ async def test_sigkill_mid_step_then_restart_completes_the_run(live_server, prov
     systems = [r.system for r in provider_server.requests]
     assert systems == ["Plan.", "Write.", "Write.", "Edit."]
     with sqlite3.connect(live_server.database_url.removeprefix("sqlite:///")) as db:
-        rows = db.execute("SELECT run_id, \"order\" FROM steps").fetchall()
+        rows = db.execute('SELECT run_id, "order" FROM steps').fetchall()
     assert sorted(rows) == [(run["id"], 0), (run["id"], 1), (run["id"], 2)]
 
 
-async def test_runs_queued_when_the_server_died_are_run_after_restart(
-    live_server, provider_server
-):
+async def test_runs_queued_when_the_server_died_are_run_after_restart(live_server, provider_server):
     provider_server.enqueue(stall(60))
     async with live_server.client() as http:
         workflow = (
@@ -65,8 +63,8 @@ async def test_runs_queued_when_the_server_died_are_run_after_restart(
                 json={"name": "q", "model": "claude-test", "crew": CREW[:1]},
             )
         ).json()["data"]
-        first = (await http.post(f"/v1/workflows/{workflow['id']}/runs", json={"input": "a"}))
-        second = (await http.post(f"/v1/workflows/{workflow['id']}/runs", json={"input": "b"}))
+        first = await http.post(f"/v1/workflows/{workflow['id']}/runs", json={"input": "a"})
+        second = await http.post(f"/v1/workflows/{workflow['id']}/runs", json={"input": "b"})
         provider_server.wait_for_requests(2, timeout=15)
     live_server.kill()
     live_server.start()

@@ -19,7 +19,8 @@ async def http(settings, api_key) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://t",
+            transport=transport,
+            base_url="http://t",
             headers={"Authorization": f"Bearer {api_key}"},
         ) as client:
             yield client

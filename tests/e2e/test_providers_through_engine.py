@@ -43,8 +43,11 @@ async def run_one(http, model: str, text_input: str = "hello") -> dict:
     workflow = (
         await http.post(
             "/v1/workflows",
-            json={"name": "p", "model": model,
-                  "crew": [{"role": "solo", "systemPrompt": "Be brief."}]},
+            json={
+                "name": "p",
+                "model": model,
+                "crew": [{"role": "solo", "systemPrompt": "Be brief."}],
+            },
         )
     ).json()["data"]
     run = (
@@ -103,7 +106,8 @@ async def test_unreachable_provider(settings, api_key):
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://t",
+            transport=transport,
+            base_url="http://t",
             headers={"Authorization": f"Bearer {api_key}"},
         ) as client:
             run = await run_one(client, "claude-sonnet-4-6")

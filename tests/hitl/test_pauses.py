@@ -39,12 +39,18 @@ async def test_question_pauses_and_the_answer_reaches_the_agent(client, fake_pro
     assert done["pending"] is None
     assert done["output"] == "Done in a friendly tone."
     (result,) = tool_results(fake_provider.requests[-1])
-    assert (result.call_id, result.content, result.is_error) == ("q1", "Friendly, for SMB owners.", False)
+    assert (result.call_id, result.content, result.is_error) == (
+        "q1",
+        "Friendly, for SMB owners.",
+        False,
+    )
     # Tokens of both model calls add up in the step.
     assert done["steps"][0]["tokens_in"] == 5 + 30
     (call,) = done["steps"][0]["tool_calls"]
     assert (call["name"], call["status"], call["result"]) == (
-        "ask_human", "answered", "Friendly, for SMB owners.",
+        "ask_human",
+        "answered",
+        "Friendly, for SMB owners.",
     )
 
 
@@ -134,7 +140,10 @@ async def test_pauses_in_two_different_steps(client, fake_provider):
     )
     workflow = await make_workflow(
         client,
-        crew=[{"role": "planner", "systemPrompt": "Plan."}, {"role": "writer", "systemPrompt": "W."}],
+        crew=[
+            {"role": "planner", "systemPrompt": "Plan."},
+            {"role": "writer", "systemPrompt": "W."},
+        ],
         hitl=ASK,
     )
     run_id = await start(client, workflow)
@@ -173,14 +182,13 @@ async def test_racing_responds_exactly_one_wins_and_the_tool_runs_once(
     workflow = await make_workflow(client, hitl=APPROVE_EMAIL)
     run_id = await start(client, workflow)
     await settle(client, run_id)
-    responses = await asyncio.gather(
-        *[respond(client, run_id, action="approve") for _ in range(5)]
-    )
+    responses = await asyncio.gather(*[respond(client, run_id, action="approve") for _ in range(5)])
     codes = sorted(r.status_code for r in responses)
     assert codes == [202, 409, 409, 409, 409]
     assert all(
         r.json() == {"error": "Run is not waiting for input"}
-        for r in responses if r.status_code == 409
+        for r in responses
+        if r.status_code == 409
     )
     done = await settle(client, run_id)
     assert done["status"] == "completed"
@@ -207,7 +215,9 @@ async def test_a_bound_on_model_calls_fails_the_step(client, fake_provider, sett
     run_id = await start(client, workflow)
     failed = await settle(client, run_id)
     assert failed["status"] == "failed"
-    assert failed["error"].startswith(f"Step 1 (assistant) failed: the agent made {limit} model calls")
+    assert failed["error"].startswith(
+        f"Step 1 (assistant) failed: the agent made {limit} model calls"
+    )
     assert "LOOPLLAMA_MAX_MODEL_CALLS_PER_STEP" in failed["error"]
 
 

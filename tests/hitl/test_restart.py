@@ -111,12 +111,17 @@ async def test_crash_during_an_approved_tool_call_never_repeats_it(tmp_path, pro
                 http,
                 model="claude-test",
                 crew=[{"role": "crm", "systemPrompt": "CRM.", "tools": ["crm_upsert"]}],
-                tools=[{
-                    "name": "crm_upsert",
-                    "description": "Upsert a contact",
-                    "input_schema": {"type": "object", "properties": {"email": {"type": "string"}}},
-                    "url": endpoint.url,
-                }],
+                tools=[
+                    {
+                        "name": "crm_upsert",
+                        "description": "Upsert a contact",
+                        "input_schema": {
+                            "type": "object",
+                            "properties": {"email": {"type": "string"}},
+                        },
+                        "url": endpoint.url,
+                    }
+                ],
                 hitl={"approve_tools": ["crm_upsert"]},
             )
             run_id = await start(http, workflow)

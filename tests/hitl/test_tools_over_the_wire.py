@@ -43,7 +43,8 @@ async def wire(settings, provider_server, api_key) -> AsyncIterator[httpx.AsyncC
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://t",
+            transport=transport,
+            base_url="http://t",
             headers={"Authorization": f"Bearer {api_key}"},
         ) as client:
             yield client
@@ -150,14 +151,28 @@ async def test_custom_tool_secrets_are_masked_everywhere(client, http_server, fa
     ("change", "fragment"),
     [
         ({"crew": [{"role": "r", "systemPrompt": "p", "tools": ["nope"]}]}, "unknown tool 'nope'"),
-        ({"tools": [{**CRM_TOOL, "name": "Bad Name", "url": "https://x.example"}]}, "Invalid tool name"),
+        (
+            {"tools": [{**CRM_TOOL, "name": "Bad Name", "url": "https://x.example"}]},
+            "Invalid tool name",
+        ),
         ({"tools": [{**CRM_TOOL, "url": "ftp://x.example"}]}, "Tool 'crm_upsert'"),
-        ({"tools": [{**CRM_TOOL, "url": "https://x.example", "input_schema": {"type": 5}}]},
-         "Tool 'crm_upsert'"),
-        ({"tools": [{**CRM_TOOL, "url": "https://x.example"}, {**CRM_TOOL, "url": "https://y.example"}]},
-         "Duplicate tool name 'crm_upsert'"),
-        ({"tools": [{**CRM_TOOL, "name": "send_email", "url": "https://x.example"}]},
-         "Duplicate tool name 'send_email'"),
+        (
+            {"tools": [{**CRM_TOOL, "url": "https://x.example", "input_schema": {"type": 5}}]},
+            "Tool 'crm_upsert'",
+        ),
+        (
+            {
+                "tools": [
+                    {**CRM_TOOL, "url": "https://x.example"},
+                    {**CRM_TOOL, "url": "https://y.example"},
+                ]
+            },
+            "Duplicate tool name 'crm_upsert'",
+        ),
+        (
+            {"tools": [{**CRM_TOOL, "name": "send_email", "url": "https://x.example"}]},
+            "Duplicate tool name 'send_email'",
+        ),
         ({"human_in_the_loop": {"approve_tools": ["ghost"]}}, "unknown tool 'ghost'"),
         ({"human_in_the_loop": {"on_timeout": "approve"}}, "Invalid enum value"),
         ({"human_in_the_loop": {"timeout_seconds": 0}}, "greater than or equal to 1"),

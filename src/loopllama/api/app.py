@@ -43,9 +43,7 @@ def create_app(
         db = Database(settings.database.url, pool_size=settings.database.pool_size)
         registry = providers or ProviderRegistry(settings)
         runner = Runner(db, registry, settings)
-        dispatcher: Dispatcher = LocalDispatcher(
-            runner, db, max_concurrent=settings.engine.max_concurrent_runs
-        )
+        dispatcher = _dispatcher(settings, runner, db)
         model = default_model(settings.models.default_model, settings.providers)
         app.state.services = Services(settings, db, registry, runner, dispatcher, model)
         _log_startup(settings, registry, model)
@@ -73,6 +71,17 @@ def create_app(
     app.include_router(workflows.router)
     app.include_router(runs.router)
     return app
+
+
+def _dispatcher(settings: Settings, runner: Runner, db: Database) -> Dispatcher:
+    """SQLite: runs execute in this process. PostgreSQL: through the job queue, in this
+    process (unless `run_engine=False`, i.e. `serve --no-worker`) and in `loopllama worker`s."""
+    concurrency = settings.engine.max_concurrent_runs
+    if db.is_sqlite:
+        return LocalDispatcher(runner, db, max_concurrent=concurrency)
+    from loopllama.engine.queue import QueueDispatcher, WorkerSettings
+
+    return QueueDispatcher(runner, db, concurrency=concurrency, options=WorkerSettings())
 
 
 def _log_startup(settings: Settings, registry: ProviderRegistry, model: str) -> None:

@@ -15,7 +15,12 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from loopllama.schemas.runs import RespondIn, RunCreate
-from loopllama.schemas.workflows import CustomToolIn, HumanInTheLoopIn, WorkflowCreate, WorkflowUpdate
+from loopllama.schemas.workflows import (
+    CustomToolIn,
+    HumanInTheLoopIn,
+    WorkflowCreate,
+    WorkflowUpdate,
+)
 
 REF = "#/components/schemas/{model}"
 
@@ -26,7 +31,7 @@ class Error(BaseModel):
 
 class Agent(BaseModel):
     role: str
-    systemPrompt: str  # noqa: N815
+    systemPrompt: str
     model: str | None = None
     tools: list[str] | None = None
 
@@ -129,9 +134,7 @@ _ERROR_TEXT = {
 
 def body_of(model: type[BaseModel]) -> dict[str, Any]:
     schema = {"$ref": REF.format(model=model.__name__)}
-    return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
-    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def responses(

@@ -91,16 +91,15 @@ def _show_step(step: dict, total: int, shown: set[tuple[int, str]]) -> None:
         if step["error"]:
             click.echo(f"{label}: failed: {step['error']}")
             return
-        click.echo(
-            f"{label}: finished, {step['tokens_in']} tokens in, {step['tokens_out']} out"
-        )
+        click.echo(f"{label}: finished, {step['tokens_in']} tokens in, {step['tokens_out']} out")
         click.echo(textwrap.indent(step["output"].strip() or "(empty)", "    ") + "\n")
 
 
 def _ok(response: httpx.Response) -> dict:
     if response.status_code >= 400:
-        raise click.ClickException(f"{response.request.method} {response.url.path}: "
-                                   f"{response.status_code} {response.text}")
+        raise click.ClickException(
+            f"{response.request.method} {response.url.path}: {response.status_code} {response.text}"
+        )
     return response.json()["data"]
 
 

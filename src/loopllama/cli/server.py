@@ -1,4 +1,4 @@
-"""Server-side commands: serve, migrate, keys. They import the server only when run."""
+"""Server-side commands: serve, worker, migrate, keys. They import the server only when run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import click
 
 
 def register(cli: click.Group) -> None:
+    from loopllama.cli.worker import worker
+
     cli.add_command(serve)
+    cli.add_command(worker)
     cli.add_command(migrate)
     cli.add_command(keys)
 
@@ -29,18 +32,30 @@ def _settings() -> Any:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Serve the API only; `loopllama worker` processes execute the runs (PostgreSQL).",
+)
+def serve(host: str, port: int, no_worker: bool) -> None:
     """Run the API and the run engine (migrating the database first)."""
     settings = _settings()
     import uvicorn
 
     from loopllama.api.app import create_app
+    from loopllama.store.db import is_sqlite
+
+    if no_worker and is_sqlite(settings.database.url):
+        raise click.UsageError(
+            "--no-worker needs PostgreSQL (LOOPLLAMA_DATABASE_URL=postgresql://...): on SQLite "
+            "the serving process is the only one that can execute runs"
+        )
 
     logging.basicConfig(
         level=settings.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = create_app(settings)
+    app = create_app(settings, run_engine=not no_worker)
     uvicorn.run(
         app,
         host=host,

@@ -73,7 +73,8 @@ class LocalDispatcher:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._stopping = False
+        # Until `start`, nothing executes here (an API-only process keeps runs for the engine).
+        self._running = False
 
     @property
     def active(self) -> int:
@@ -84,6 +85,7 @@ class LocalDispatcher:
         return None
 
     async def start(self) -> None:
+        self._running = True
         async with self._db.read() as conn:
             leftovers = await unfinished_run_ids(conn)
             deadlines = await pause_deadlines(conn)
@@ -95,7 +97,7 @@ class LocalDispatcher:
             self.schedule_deadline(run_id, deadline)
 
     async def stop(self) -> None:
-        self._stopping = True
+        self._running = False
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -105,7 +107,7 @@ class LocalDispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def submit(self, run_id: str) -> None:
-        if self._stopping:
+        if not self._running:
             return
         if run_id in self._tasks:
             self._again.add(run_id)
@@ -129,7 +131,9 @@ class LocalDispatcher:
                     # The database is unreachable: the run is safe in it; try again later.
                     delay = DB_RETRY_DELAYS[min(failures, len(DB_RETRY_DELAYS) - 1)]
                     failures += 1
-                    log.warning("run %s: database error (%s); retrying in %ss", run_id, error, delay)
+                    log.warning(
+                        "run %s: database error (%s); retrying in %ss", run_id, error, delay
+                    )
                     await asyncio.sleep(delay)
                     continue
                 except Exception:
@@ -156,7 +160,7 @@ class LocalDispatcher:
     # -- pause deadlines -----------------------------------------------------------------------
 
     def schedule_deadline(self, run_id: str, deadline: datetime) -> None:
-        if self._stopping:
+        if not self._running:
             return
         if deadline.tzinfo is None:
             deadline = deadline.replace(tzinfo=utcnow().tzinfo)

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loopllama.errors import InvalidRequest, NotFound, RunNotWaiting
+from loopllama.errors import InvalidRequest, RunNotWaiting
 from loopllama.ids import new_id, utcnow
 from loopllama.store.tables import runs, steps, tool_calls
 
@@ -250,7 +250,12 @@ def declined_message(reason: str | None) -> str:
 
 
 async def _decide_call(
-    conn: AsyncConnection, pending: dict[str, Any], status: str, result: str | None, *, is_error: bool
+    conn: AsyncConnection,
+    pending: dict[str, Any],
+    status: str,
+    result: str | None,
+    *,
+    is_error: bool,
 ) -> None:
     await conn.execute(
         update(tool_calls)
@@ -319,7 +324,9 @@ async def _fail(
 ) -> None:
     now = utcnow()
     await conn.execute(
-        update(steps).where(steps.c.id == step_id).values(error=reason, output=None, finished_at=now)
+        update(steps)
+        .where(steps.c.id == step_id)
+        .values(error=reason, output=None, finished_at=now)
     )
     await conn.execute(
         update(runs)

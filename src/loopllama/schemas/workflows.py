@@ -31,7 +31,7 @@ class _Body(BaseModel):
 
 class AgentIn(_Body):
     role: Annotated[str, Field(min_length=1, max_length=60)]
-    systemPrompt: Annotated[str, Field(min_length=1, max_length=8000)]  # noqa: N815 (wire name)
+    systemPrompt: Annotated[str, Field(min_length=1, max_length=8000)]
     model: Annotated[str, Field(max_length=80)] = Field(default=None)  # type: ignore[assignment]
     tools: Annotated[list[ToolName], Field(max_length=20)] = Field(default_factory=list)
 

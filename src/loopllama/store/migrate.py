@@ -1,4 +1,4 @@
-"""Bring a database schema to the newest Alembic revision (run by `serve` and `loopllama migrate`)."""
+"""Bring a database schema to the newest Alembic revision (`serve` and `loopllama migrate`)."""
 
 from __future__ import annotations
 

@@ -75,7 +75,9 @@ async def retrieve_run(run_id: str, account: AccountDep, services: ServicesDep) 
     responses=responses("RespondAccepted", 202, errors=(400, 404, 409)),
     summary="Answer a paused run (input, approve or reject) and resume it",
 )
-async def respond(run_id: str, request: Request, account: AccountDep, services: ServicesDep) -> JSON:
+async def respond(
+    run_id: str, request: Request, account: AccountDep, services: ServicesDep
+) -> JSON:
     raw = await request.body()
     async with services.db.write() as conn:
         run = await store.get_run(conn, account, run_id)

@@ -1,0 +1,332 @@
+"""`QueueDispatcher`: runs advanced by procrastinate jobs on PostgreSQL, in any number of
+`loopllama worker` (and `serve`) processes on any number of machines.
+
+How a run travels (see jobs.py for the SQL):
+
+- trigger / respond: the API process defers an `advance_run` job in the transaction that makes
+  the run runnable; PostgreSQL's NOTIFY at commit wakes a worker (about 5 ms).
+- a worker's job calls `Runner.advance`, which drives the run until it pauses or ends (one job
+  per wake-up, not per step: procrastinate sends no notification when a run's lock frees).
+- a pause with a deadline defers a lock-less `expire_pause` job due at the deadline.
+
+What happens when something fails:
+
+- a worker dies (SIGKILL, lost machine): its heartbeat ages; after `stalled_after` seconds a
+  sweep in a live worker hands its jobs back and another worker resumes the runs from the
+  database (completed steps are kept; a tool call that had started is never repeated).
+- SIGTERM: the worker takes no new job, lets its runs go on for `grace` seconds (heart-beating
+  all the while), then cancels the rest and hands them back at once, and exits.
+- the database goes away: procrastinate's worker stops when its connection fails; the
+  supervisor here starts it again (backing off) once the database answers, and hands back the
+  jobs the previous incarnation still held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from datetime import datetime
+from typing import Any
+
+from procrastinate import App, PsycopgConnector, RetryDecision
+from procrastinate import exceptions as pq_errors
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy
+from procrastinate.worker import Worker
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loopllama.engine import transitions as t
+from loopllama.engine.queue import jobs
+from loopllama.engine.queue.settings import WorkerSettings
+from loopllama.engine.runner import Runner
+from loopllama.ids import utcnow
+from loopllama.store.db import Database
+
+log = logging.getLogger(__name__)
+
+# The database (or the way to it) failed: the run is safe in it, try again later.
+TRANSIENT = (OperationalError, DBAPIError, PoolTimeout, OSError, pq_errors.ConnectorException)
+RESTART_DELAYS = (0.2, 0.5, 1, 2, 5)
+ORPHAN_SWEEP_EVERY = 30.0  # seconds; the deadline and stalled-job sweeps run every sweep
+
+
+class _HandBack(BaseRetryStrategy):
+    """Where an interrupted job goes: back to the queue, for any worker to pick up."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, (asyncio.CancelledError, pq_errors.JobAborted)):
+            return RetryDecision(retry_in={"seconds": 0})  # a stopping worker: resume now
+        if isinstance(exception, TRANSIENT):
+            return RetryDecision(retry_in={"seconds": min(0.5 * 2**job.attempts, 30)})
+        return None
+
+
+def libpq_url(url: str) -> str:
+    """The database URL as libpq (psycopg) reads it: no SQLAlchemy driver suffix."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class QueueDispatcher:
+    """The `Dispatcher` of the scale-out topology. `enqueue` works in every process (API-only
+    ones too); `start` turns this process into a worker as well."""
+
+    def __init__(
+        self, runner: Runner, db: Database, *, concurrency: int, options: WorkerSettings
+    ) -> None:
+        self._runner = runner
+        self._db = db
+        self._concurrency = concurrency
+        self._options = options
+        self._name = f"{socket.gethostname()}:{os.getpid()}"
+        connector = PsycopgConnector(
+            conninfo=libpq_url(db.url),
+            min_size=1,
+            max_size=options.queue_pool_size,
+            timeout=10,
+            name="loopllama-queue",
+        )
+        self.app = App(connector=connector)
+        retry = _HandBack()
+        self.app.task(name=jobs.ADVANCE, queue=jobs.QUEUE, retry=retry)(self._advance_run)
+        self.app.task(name=jobs.EXPIRE, queue=jobs.QUEUE, retry=retry)(self._expire_pause)
+        self._worker: Worker | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._connected_since: float | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- the Dispatcher protocol ---------------------------------------------------------------
+
+    async def enqueue(self, conn: AsyncConnection, run_id: str) -> None:
+        await jobs.defer_advance(conn, run_id)
+
+    def submit(self, run_id: str) -> None:
+        """Nothing to do: the commit that recorded the job notified the workers."""
+
+    def cancel(self, run_id: str) -> None:
+        self._spawn(self._cancel(run_id))
+
+    def schedule_deadline(self, run_id: str, deadline: datetime) -> None:
+        self._spawn(self._defer_expiry(run_id, deadline))
+
+    async def start(self) -> None:
+        """Become a worker: take jobs, sweep for dead workers' runs and overdue pauses."""
+        logging.getLogger("procrastinate").setLevel(
+            max(logging.WARNING, logging.getLogger().getEffectiveLevel())
+        )  # procrastinate logs two INFO lines per job; ours say what matters
+        self._stopping = False
+        await self.app.open_async()
+        self._supervisor = asyncio.create_task(self._supervise(), name="queue-worker")
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="queue-sweeper")
+        await self._wait_registered(timeout=10)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Take no new job; give running ones `grace` seconds, then hand them back."""
+        self._stopping = True
+        grace = self._options.grace if grace is None else grace
+        worker, keeper = self._worker, None
+        if worker is not None:
+            worker.shutdown_graceful_timeout = grace
+            # procrastinate stops heart-beating as soon as it stops; keep beating through the
+            # grace period, or other workers would take this one for dead and resume its runs.
+            keeper = asyncio.create_task(self._keep_heartbeat(worker))
+            worker.stop()
+        for task in (self._supervisor, self._sweeper):
+            if task is None:
+                continue
+            if task is self._sweeper:
+                task.cancel()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=grace + 15)
+            except (asyncio.CancelledError, TimeoutError):
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if keeper is not None:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.app.close_async()
+
+    @property
+    def running_jobs(self) -> int:
+        worker = self._worker
+        return len(worker._running_jobs) if worker is not None else 0  # noqa: SLF001
+
+    # -- the tasks --------------------------------------------------------------------------
+
+    async def _advance_run(self, run_id: str) -> None:
+        try:
+            result = await self._runner.advance(run_id)
+        except TRANSIENT as error:
+            log.warning("run %s: database unavailable (%s); handing it back", run_id, error)
+            raise
+        except Exception:
+            log.exception("run %s: internal error", run_id)
+            await self._fail_internal(run_id)
+            return
+        if result is not None and result.pause_deadline is not None:
+            await self._defer_expiry(run_id, result.pause_deadline)
+
+    async def _expire_pause(self, run_id: str) -> None:
+        async with self._db.write() as conn:
+            decided = await t.expire_pause(conn, run_id, utcnow())
+            if decided == "rejected":
+                await jobs.defer_advance(conn, run_id)
+
+    async def _fail_internal(self, run_id: str) -> None:
+        try:
+            async with self._db.write() as conn:
+                await t.fail_run_without_step(
+                    conn, run_id, "internal error while executing the run (see the server log)"
+                )
+        except Exception:
+            log.exception("run %s: could not record the failure", run_id)
+
+    async def _defer_expiry(self, run_id: str, deadline: datetime) -> None:
+        try:
+            async with self._db.write() as conn:
+                await jobs.defer_expiry(conn, run_id, deadline)
+        except TRANSIENT as error:  # the sweep for overdue pauses catches it later
+            log.warning("run %s: could not schedule its pause deadline (%s)", run_id, error)
+
+    async def _cancel(self, run_id: str) -> None:
+        async with self._db.write() as conn:
+            await jobs.cancel_run_jobs(conn, run_id)
+
+    # -- the procrastinate worker, restarted when the database comes back ----------------------
+
+    def _new_worker(self) -> Worker:
+        return Worker(
+            app=self.app,
+            queues=[jobs.QUEUE],
+            name=self._name,
+            concurrency=self._concurrency,
+            fetch_job_polling_interval=self._options.poll_interval,
+            abort_job_polling_interval=max(self._options.poll_interval, 2.0),
+            shutdown_graceful_timeout=0,  # an internal stop (database lost): hand back at once
+            listen_notify=True,
+            delete_jobs="successful",  # keeps the fetch query fast (procrastinate #1242)
+            install_signal_handlers=False,
+            update_heartbeat_interval=self._options.heartbeat,
+            stalled_worker_timeout=self._options.stalled_after,
+        )
+
+    async def _supervise(self) -> None:
+        failures = 0
+        orphan: int | None = None
+        while not self._stopping:
+            if orphan is not None and not await self._reclaim(orphan):
+                await self._pause_after_failure(failures)
+                failures += 1
+                continue
+            orphan = None
+            worker = self._worker = self._new_worker()
+            started = time.monotonic()
+            self._connected_since = started
+            try:
+                await worker.run()
+            except Exception as error:
+                log.warning("queue worker stopped: %s", error)
+            self._connected_since = None
+            if self._stopping:
+                break
+            # Stopped without being asked: its connection to the database failed.
+            orphan = worker.worker_id  # still registered if it could not say goodbye
+            failures = 0 if time.monotonic() - started > 30 else failures
+            await self._pause_after_failure(failures)
+            failures += 1
+
+    async def _pause_after_failure(self, failures: int) -> None:
+        delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+        log.warning("queue worker restarting in %ss", delay)
+        await asyncio.sleep(delay)
+
+    async def _reclaim(self, worker_id: int) -> bool:
+        """Hand back what a previous incarnation of this worker held. False: database down."""
+        try:
+            async with self._db.write() as conn:
+                handed = await jobs.reclaim_worker(conn, worker_id)
+        except TRANSIENT:
+            return False
+        if handed:
+            log.info("handed back %d run(s) interrupted by the database outage", len(handed))
+        return True
+
+    async def _wait_registered(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            worker = self._worker
+            if worker is not None and worker.worker_id is not None:
+                return
+            if self._supervisor is not None and self._supervisor.done():
+                return
+            await asyncio.sleep(0.01)
+
+    async def _keep_heartbeat(self, worker: Worker) -> None:
+        while True:
+            worker_id = worker.worker_id
+            if worker_id is not None:
+                with contextlib.suppress(Exception):
+                    await self.app.job_manager.update_heartbeat(worker_id)
+            await asyncio.sleep(self._options.heartbeat)
+
+    # -- sweeps: dead workers' runs, overdue pauses, runs without a job -------------------------
+
+    async def _sweep_forever(self) -> None:
+        last_orphan_sweep = 0.0
+        while True:
+            await asyncio.sleep(self._options.sweep_every)
+            orphans = time.monotonic() - last_orphan_sweep >= ORPHAN_SWEEP_EVERY
+            try:
+                if await self._sweep(orphans=orphans) and orphans:
+                    last_orphan_sweep = time.monotonic()
+            except TRANSIENT as error:
+                log.debug("sweep skipped: %s", error)
+                if self._connected_since is not None:  # a blip: trust heartbeats again later
+                    self._connected_since = time.monotonic()
+            except Exception:
+                log.exception("sweep failed")
+
+    def _trusts_heartbeats(self) -> bool:
+        # Right after an outage every worker's heartbeat is old: wait until the others had
+        # the time to beat again before taking any of them for dead.
+        since = self._connected_since
+        return since is not None and time.monotonic() - since >= self._options.stalled_after
+
+    async def _sweep(self, *, orphans: bool) -> bool:
+        """One sweep, if no other worker is sweeping right now. True if it ran."""
+        overdue: list[str] = []
+        async with self._db.write() as conn:
+            if not await jobs.try_sweep_lock(conn):
+                return False
+            if self._trusts_heartbeats():
+                retried = await jobs.retry_stalled(conn, self._options.stalled_after)
+                if retried:
+                    log.warning("resuming %d run(s) of stalled workers", len(retried))
+            overdue = await jobs.overdue_pauses(conn)
+            if orphans:
+                lost = await jobs.orphan_runs(conn)
+                for run_id in lost:
+                    await jobs.defer_advance(conn, run_id)
+                if lost:
+                    log.warning("queued %d runnable run(s) that had no job", len(lost))
+        for run_id in overdue:
+            await self._expire_pause(run_id)
+        return True
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

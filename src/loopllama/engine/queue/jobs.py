@@ -1,0 +1,189 @@
+"""The queue's SQL, run on the caller's connection: deferring jobs inside the transaction that
+makes a run runnable, and the sweeps that keep every runnable run attached to a job.
+
+Jobs are procrastinate's (`procrastinate_jobs`); we call its versioned SQL functions
+(`procrastinate_defer_jobs_v1`, `procrastinate_retry_job_v2`) rather than procrastinate's Python
+deferrer, because the Python side runs on its own psycopg pool and could not join a
+SQLAlchemy transaction.
+
+One job advances one run until it pauses or ends. Its `lock` ("run:<id>") keeps two workers
+from advancing one run at once; its `queueing_lock` (the same string) keeps at most one wake-up
+of a run waiting in the queue.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+QUEUE = "runs"
+ADVANCE = "loopllama.advance_run"
+EXPIRE = "loopllama.expire_pause"
+QUEUEING_LOCK_INDEX = "procrastinate_jobs_queueing_lock_idx_v1"
+
+_DEFER = text(
+    "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, :lock, "
+    ":queueing_lock, CAST(:args AS jsonb), CAST(:at AS timestamptz))"
+    "::procrastinate_job_to_defer_v1]))"
+)
+# Lock the waiting wake-up of a run until the caller commits. A worker's fetch skips locked
+# jobs (FOR UPDATE SKIP LOCKED), so that job cannot start before our writes are visible to it.
+_PIN_WAITING = text(
+    "SELECT id FROM procrastinate_jobs WHERE queueing_lock = :queueing_lock "
+    "AND status = 'todo' FOR UPDATE"
+)
+
+
+def run_lock(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+async def defer_advance(conn: AsyncConnection, run_id: str) -> None:
+    """Queue "advance `run_id`" in the caller's transaction (visible to workers at commit).
+
+    When a wake-up of this run is already waiting, no second one is queued; the waiting one is
+    pinned until the caller commits, so it is bound to see the caller's writes. The insert runs
+    in a savepoint: its unique violation must not abort the caller's transaction.
+    """
+    lock = run_lock(run_id)
+    for _ in range(3):
+        try:
+            async with conn.begin_nested():
+                await _defer(conn, ADVANCE, {"run_id": run_id}, lock=lock, queueing_lock=lock)
+            return
+        except IntegrityError as error:
+            if _constraint(error) != QUEUEING_LOCK_INDEX:
+                raise
+        if (await conn.execute(_PIN_WAITING, {"queueing_lock": lock})).first() is not None:
+            return
+        # The waiting job started between the insert and the pin: queue ours behind it.
+    raise RuntimeError(f"could not queue run {run_id}: its wake-ups keep starting")
+
+
+async def defer_expiry(conn: AsyncConnection, run_id: str, deadline: datetime) -> None:
+    """Queue the check of a pause's deadline, due at `deadline`.
+
+    Lock-less on purpose: a job scheduled in the future with the run's lock would hold back
+    the run's other jobs until it is due (procrastinate #1599).
+    """
+    await _defer(conn, EXPIRE, {"run_id": run_id}, at=deadline)
+
+
+async def _defer(
+    conn: AsyncConnection,
+    task: str,
+    args: dict[str, Any],
+    *,
+    lock: str | None = None,
+    queueing_lock: str | None = None,
+    at: datetime | None = None,
+) -> int:
+    params = {
+        "queue": QUEUE,
+        "task": task,
+        "lock": lock,
+        "queueing_lock": queueing_lock,
+        "args": json.dumps(args),
+        "at": at,
+    }
+    return (await conn.execute(_DEFER, params)).scalar_one()
+
+
+def _constraint(error: IntegrityError) -> str | None:
+    diag = getattr(error.orig, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+# -- sweeps --------------------------------------------------------------------------------------
+
+_STALLED = text(
+    "SELECT job.id, job.worker_id FROM procrastinate_jobs job "
+    "LEFT JOIN procrastinate_workers w ON w.id = job.worker_id "
+    "WHERE job.status = 'doing' AND job.queue_name = :queue "
+    "AND (job.worker_id IS NULL OR w.id IS NULL "
+    "     OR w.last_heartbeat < now() - make_interval(secs => :seconds))"
+)
+# Compare-and-retry: hand the job back only if it is still held by the worker we found dead
+# (row-locked, so a concurrent fetch or a second sweeper cannot slip in between) and that
+# worker has not sent a heartbeat since.
+_RETRY_IF_STILL_HELD = text(
+    "WITH target AS ("
+    "  SELECT id FROM procrastinate_jobs job"
+    "  WHERE id = :job_id AND status = 'doing' AND worker_id IS NOT DISTINCT FROM :worker_id"
+    "  AND NOT EXISTS (SELECT 1 FROM procrastinate_workers w WHERE w.id = job.worker_id"
+    "                  AND w.last_heartbeat >= now() - make_interval(secs => :seconds))"
+    "  FOR UPDATE"
+    ") SELECT procrastinate_retry_job_v2(id, now(), NULL, NULL, NULL) FROM target"
+)
+_HELD_BY = text(
+    "SELECT id FROM procrastinate_jobs WHERE status = 'doing' AND worker_id = :worker_id"
+)
+_FORGET_WORKER = text("DELETE FROM procrastinate_workers WHERE id = :worker_id")
+# Runnable runs that no job will advance (none waiting, none running). Enqueue-in-transaction
+# makes this rare (a job aborted by hand, a database restored from a backup), so the sweep
+# that looks for them runs seldom.
+_ORPHANS = text(
+    "SELECT r.id FROM runs r WHERE r.status IN ('queued', 'running') "
+    "AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j WHERE j.queueing_lock = 'run:' || r.id "
+    "                AND j.status = 'todo') "
+    "AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j WHERE j.lock = 'run:' || r.id "
+    "                AND j.status = 'doing') "
+    "LIMIT :limit"
+)
+_OVERDUE = text(
+    "SELECT id FROM runs WHERE status = 'waiting_input' AND pause_deadline < now() "
+    "ORDER BY pause_deadline LIMIT :limit"
+)
+
+
+async def retry_stalled(conn: AsyncConnection, stalled_after: float) -> list[int]:
+    """Hand back the jobs of workers that stopped heart-beating; returns their ids."""
+    found = (await conn.execute(_STALLED, {"queue": QUEUE, "seconds": stalled_after})).all()
+    retried = []
+    for job_id, worker_id in found:
+        params = {"job_id": job_id, "worker_id": worker_id, "seconds": stalled_after}
+        if (await conn.execute(_RETRY_IF_STILL_HELD, params)).first() is not None:
+            retried.append(job_id)
+    return retried
+
+
+async def reclaim_worker(conn: AsyncConnection, worker_id: int) -> list[int]:
+    """Hand back every job a (known dead) worker registration of this process still holds,
+    and forget that registration."""
+    held = (await conn.execute(_HELD_BY, {"worker_id": worker_id})).scalars().all()
+    retried = []
+    for job_id in held:
+        params = {"job_id": job_id, "worker_id": worker_id, "seconds": 0}
+        if (await conn.execute(_RETRY_IF_STILL_HELD, params)).first() is not None:
+            retried.append(job_id)
+    await conn.execute(_FORGET_WORKER, {"worker_id": worker_id})
+    return retried
+
+
+async def orphan_runs(conn: AsyncConnection, limit: int = 1000) -> list[str]:
+    return list((await conn.execute(_ORPHANS, {"limit": limit})).scalars())
+
+
+async def overdue_pauses(conn: AsyncConnection, limit: int = 1000) -> list[str]:
+    return list((await conn.execute(_OVERDUE, {"limit": limit})).scalars())
+
+
+async def try_sweep_lock(conn: AsyncConnection) -> bool:
+    """One sweeper at a time across all workers (released when the transaction ends)."""
+    return bool(await conn.scalar(text("SELECT pg_try_advisory_xact_lock(72178)")))
+
+
+async def cancel_run_jobs(conn: AsyncConnection, run_id: str) -> None:
+    """Cancel the run's waiting job and ask its running one to stop."""
+    await conn.execute(
+        text(
+            "SELECT procrastinate_cancel_job_v1(id, true, false) FROM procrastinate_jobs "
+            "WHERE lock = :lock AND status IN ('todo', 'doing')"
+        ),
+        {"lock": run_lock(run_id)},
+    )

@@ -1,0 +1,48 @@
+"""The body of `loopllama worker`: execute runs from the queue until SIGTERM, then stop taking
+runs, give the running ones the grace period, hand back the rest, and return (exit status 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from loopllama.engine.queue.dispatcher import QueueDispatcher
+from loopllama.engine.queue.settings import WorkerSettings
+from loopllama.engine.runner import Runner
+from loopllama.providers.registry import ProviderRegistry
+from loopllama.settings import Settings
+from loopllama.store.db import Database
+from loopllama.store.migrate import upgrade
+
+log = logging.getLogger("loopllama.worker")
+
+
+async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bool = True) -> None:
+    if migrate:  # several processes may start at once: the migration takes an advisory lock
+        await asyncio.to_thread(upgrade, settings.database.url)
+    db = Database(settings.database.url, pool_size=settings.database.pool_size)
+    registry = ProviderRegistry(settings)
+    runner = Runner(db, registry, settings)
+    concurrency = settings.engine.max_concurrent_runs
+    dispatcher = QueueDispatcher(runner, db, concurrency=concurrency, options=options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await dispatcher.start()
+        log.info("worker ready: up to %d runs at once", concurrency)
+        await stop.wait()
+        log.info(
+            "stopping: taking no new runs; %d running get %ss before they are handed back",
+            dispatcher.running_jobs,
+            options.grace,
+        )
+        await dispatcher.stop()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await registry.aclose()
+        await db.dispose()
+    log.info("worker stopped")
