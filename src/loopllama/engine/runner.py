@@ -90,6 +90,7 @@ class _RunDriver:
         self.snapshot: dict[str, Any] = run["snapshot"]
         self.hitl: dict[str, Any] = self.snapshot.get("human_in_the_loop") or {}
         self.deadline: datetime | None = None
+        self._tools: dict[str, Any] | None = None
 
     async def drive(self) -> Advanced:
         async with self.db.read() as conn:
@@ -133,9 +134,8 @@ class _RunDriver:
         except ProviderError as error:
             return await self._fail(step, error.reason)
 
-        toolbox = build_toolbox(self.snapshot.get("tools") or [], self.settings.tools)
-        offered = [toolbox[name] for name in agent.get("tools") or [] if name in toolbox]
-        specs = tuple(tool.spec for tool in offered)
+        toolbox = self._toolbox() if agent.get("tools") else {}
+        specs = tuple(toolbox[name].spec for name in agent.get("tools") or [] if name in toolbox)
         if self.hitl.get("ask_questions"):
             specs += (ASK_HUMAN,)
         transcript = [Message.from_json(m) for m in step["transcript"]]
@@ -185,6 +185,11 @@ class _RunDriver:
                 if not response.tool_calls:
                     await t.finish_step(conn, self.run_id, self.attempt, step, response.text)
                     return Outcome.DONE
+
+    def _toolbox(self) -> dict[str, Any]:
+        if self._tools is None:
+            self._tools = build_toolbox(self.snapshot.get("tools") or [], self.settings.tools)
+        return self._tools
 
     async def _fail(self, step: dict[str, Any], reason: str) -> Outcome:
         async with self.db.write() as conn:

@@ -1,13 +1,18 @@
 """Connections and transactions on SQLite (embedded default) or PostgreSQL.
 
 `Database.write()` and `Database.read()` hand out a connection inside a transaction; the
-queries in this package take that connection explicitly.
+queries in this package take that connection explicitly and `await` its `execute` / `scalar`.
 
-On SQLite every write transaction starts with `BEGIN IMMEDIATE` and, within this process, waits
-on an asyncio lock first: SQLite allows one writer, and queueing writers on the event loop is
-both faster and fairer than letting them spin in SQLite's busy handler (whose sleeps show up
-as multi-millisecond latency spikes). Reads run concurrently (WAL). Another process (the CLI
-creating a key) is still covered by `busy_timeout`.
+PostgreSQL uses SQLAlchemy's async engine on psycopg 3.
+
+SQLite runs synchronously on the event loop, behind `_LoopConnection`, which offers the same
+awaitable `execute` / `scalar`. A WAL commit with synchronous=NORMAL takes tens of microseconds,
+while an async driver pays a thread hop for every cursor call (about ninety per engine step):
+running SQLite in place is several times faster and keeps latency flat. Every write transaction
+waits on an asyncio lock, then starts with `BEGIN IMMEDIATE`: SQLite has one writer, and
+queueing writers on the event loop is fairer than SQLite's busy handler, whose sleeps show up
+as multi-millisecond spikes. Another process writing the same file (the CLI creating a key) is
+covered by `busy_timeout`; the embedded mode is otherwise one process per database file.
 """
 
 from __future__ import annotations
@@ -17,17 +22,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
 def async_url(url: str) -> str:
-    """The URL with the async driver this project uses for its backend."""
-    parsed = make_url(_normalize(url))
-    if parsed.get_backend_name() == "sqlite":
-        return str(parsed.set(drivername="sqlite+aiosqlite"))
-    return parsed.render_as_string(hide_password=False)
+    """A PostgreSQL URL with the async driver (psycopg 3)."""
+    return make_url(_normalize(url)).render_as_string(hide_password=False)
 
 
 def sync_url(url: str) -> str:
@@ -60,56 +62,85 @@ def configure_sqlite_connection(dbapi_connection: Any) -> None:
     cursor.close()
 
 
+class _LoopConnection:
+    """A synchronous SQLite connection with the awaitable API of `AsyncConnection`."""
+
+    __slots__ = ("sync",)
+
+    def __init__(self, sync: Connection) -> None:
+        self.sync = sync
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self.sync.execute(statement, parameters)
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return self.sync.scalar(statement, parameters)
+
+
 class Database:
     """The process's database engine and its two kinds of transaction."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = is_sqlite(url)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
-        self.engine: AsyncEngine = self._create_engine(pool_size)
-
-    def _create_engine(self, pool_size: int) -> AsyncEngine:
-        if not self.is_sqlite:
-            return create_async_engine(
-                async_url(self.url),
+        self._write_lock = asyncio.Lock()
+        if self.is_sqlite:
+            self.sqlite_engine: Engine = _sqlite_engine(url, pool_size)
+        else:
+            self.engine: AsyncEngine = create_async_engine(
+                async_url(url),
                 pool_size=pool_size,
                 max_overflow=pool_size * 2,
                 pool_pre_ping=True,
                 pool_timeout=10,
             )
-        engine = create_async_engine(async_url(self.url), pool_size=pool_size, max_overflow=0)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Take BEGIN out of the driver's hands so we can choose IMMEDIATE for writes.
-            dbapi_connection.isolation_level = None
-            configure_sqlite_connection(dbapi_connection)
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            write = conn.get_execution_options().get("loopllama_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-        return engine
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A read-write transaction, committed when the block exits cleanly."""
-        if self._write_lock is None:
+        if not self.is_sqlite:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.connect() as conn:
-            conn = await conn.execution_options(loopllama_write=True)
-            async with conn.begin():
-                yield conn
+        async with self._write_lock:
+            with self.sqlite_engine.connect().execution_options(loopllama_write=True) as sync:
+                with sync.begin():
+                    yield _LoopConnection(sync)  # type: ignore[misc]
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction (a consistent snapshot of the data)."""
-        async with self.engine.connect() as conn, conn.begin():
-            yield conn
+        if not self.is_sqlite:
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self.sqlite_engine.connect() as sync, sync.begin():
+            yield _LoopConnection(sync)  # type: ignore[misc]
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        if self.is_sqlite:
+            self.sqlite_engine.dispose()
+        else:
+            await self.engine.dispose()
+
+
+def _sqlite_engine(url: str, pool_size: int) -> Engine:
+    engine = create_engine(
+        sync_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        connect_args={"check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN out of the driver's hands so we can choose IMMEDIATE for writes.
+        dbapi_connection.isolation_level = None
+        configure_sqlite_connection(dbapi_connection)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get("loopllama_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

@@ -103,6 +103,7 @@ class QueueDispatcher:
         self._stopping = False
         self._connected_since: float | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._advancing: set[str] = set()
 
     # -- the Dispatcher protocol ---------------------------------------------------------------
 
@@ -160,13 +161,14 @@ class QueueDispatcher:
             await self.app.close_async()
 
     @property
-    def running_jobs(self) -> int:
-        worker = self._worker
-        return len(worker._running_jobs) if worker is not None else 0  # noqa: SLF001
+    def active(self) -> int:
+        """Runs this process is advancing right now."""
+        return len(self._advancing)
 
     # -- the tasks --------------------------------------------------------------------------
 
     async def _advance_run(self, run_id: str) -> None:
+        self._advancing.add(run_id)
         try:
             result = await self._runner.advance(run_id)
         except TRANSIENT as error:
@@ -176,6 +178,8 @@ class QueueDispatcher:
             log.exception("run %s: internal error", run_id)
             await self._fail_internal(run_id)
             return
+        finally:
+            self._advancing.discard(run_id)
         if result is not None and result.pause_deadline is not None:
             await self._defer_expiry(run_id, result.pause_deadline)
 

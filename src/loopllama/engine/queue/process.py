@@ -36,7 +36,7 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
         await stop.wait()
         log.info(
             "stopping: taking no new runs; %d running get %ss before they are handed back",
-            dispatcher.running_jobs,
+            dispatcher.active,
             options.grace,
         )
         await dispatcher.stop()

@@ -15,6 +15,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from functools import cached_property
+
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 from referencing.exceptions import Unresolvable
@@ -70,9 +72,17 @@ class SchemaTool(ABC):
 
     def __init__(self, spec: ToolSpec) -> None:
         self.spec = spec
-        self._validator = Draft202012Validator(spec.input_schema)
+
+    # Checked on first use, not at construction: toolboxes are built per step, and checking a
+    # schema against the metaschema costs milliseconds.
+    @cached_property
+    def _validator(self) -> Draft202012Validator:
+        return Draft202012Validator(self.spec.input_schema)
+
+    @cached_property
+    def _schema_problem(self) -> str | None:
         # The API refuses bad schemas; this keeps `run` from raising if one was stored anyway.
-        self._schema_problem = schema_problem(spec.input_schema)
+        return schema_problem(self.spec.input_schema)
 
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
         if self._schema_problem is not None:
