@@ -14,7 +14,6 @@ from tests.conftest import PG_ADMIN_URL
 from tests.scaleout.support import Cluster, scratch_database
 
 
-
 @pytest.fixture(scope="module")
 def scaleout_db() -> Iterator[str]:
     try:

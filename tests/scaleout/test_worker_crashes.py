@@ -3,6 +3,7 @@ and SIGTERM with runs in flight. Real processes on the machine's PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -32,9 +33,12 @@ CREW = [
 def row_counts(database_url: str, run_id: str) -> tuple[list[int], int]:
     """The run's step orders as stored, and its attempt number."""
     with psycopg.connect(database_url) as conn:
-        orders = [r[0] for r in conn.execute(
-            'SELECT "order" FROM steps WHERE run_id = %s ORDER BY "order"', (run_id,)
-        )]
+        orders = [
+            r[0]
+            for r in conn.execute(
+                'SELECT "order" FROM steps WHERE run_id = %s ORDER BY "order"', (run_id,)
+            )
+        ]
         attempt = conn.execute("SELECT attempt FROM runs WHERE id = %s", (run_id,)).fetchone()[0]
     return orders, attempt
 
@@ -124,13 +128,17 @@ async def test_sigkill_during_an_approved_tool_call_never_runs_it_twice(
                 workflow = await create_workflow(
                     http,
                     crew=[{"role": "crm", "systemPrompt": "CRM.", "tools": ["crm_upsert"]}],
-                    tools=[{
-                        "name": "crm_upsert",
-                        "description": "Upsert a contact",
-                        "input_schema": {"type": "object",
-                                         "properties": {"email": {"type": "string"}}},
-                        "url": endpoint.url,
-                    }],
+                    tools=[
+                        {
+                            "name": "crm_upsert",
+                            "description": "Upsert a contact",
+                            "input_schema": {
+                                "type": "object",
+                                "properties": {"email": {"type": "string"}},
+                            },
+                            "url": endpoint.url,
+                        }
+                    ],
                     human_in_the_loop={"approve_tools": ["crm_upsert"]},
                 )
                 run_id = await trigger(http, workflow)
@@ -163,7 +171,11 @@ async def wait_for_status(http, run_id: str, status: str, timeout: float = 15) -
         if run["status"] == status:
             return run
         assert time.monotonic() < deadline, run
-        await __import__("asyncio").sleep(0.05)
+        await asyncio.sleep(0.05)
+
+
+def answer_a(request):
+    return Reply("A: quick", delay=1.0) if "quick" in request.last_user_text else stall(60)
 
 
 async def test_sigterm_finishes_or_hands_back_within_the_grace_period(
@@ -173,8 +185,7 @@ async def test_sigterm_finishes_or_hands_back_within_the_grace_period(
     key = await new_api_key(scaleout_db)
     with FakeProviderServer() as model_a, FakeProviderServer() as model_b:
         # Worker A answers "quick" within a second, and never answers "slow".
-        model_a.enqueue(*[lambda req: Reply("A: quick", delay=1.0)
-                          if "quick" in req.last_user_text else stall(60)] * 2)
+        model_a.enqueue(answer_a, answer_a)
         first = cluster.start_worker("worker-a", model_a.url, "--grace", "2")
         async with cluster.client(key) as http:
             workflow = await create_workflow(http, crew=CREW[:1])

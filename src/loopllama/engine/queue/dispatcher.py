@@ -86,6 +86,9 @@ class QueueDispatcher:
         self._concurrency = concurrency
         self._options = options
         self._name = f"{socket.gethostname()}:{os.getpid()}"
+        # procrastinate logs two INFO lines per job; ours say what matters.
+        quiet = max(logging.WARNING, logging.getLogger().getEffectiveLevel())
+        logging.getLogger("procrastinate").setLevel(quiet)
         connector = PsycopgConnector(
             conninfo=libpq_url(db.url),
             min_size=1,
@@ -104,6 +107,7 @@ class QueueDispatcher:
         self._connected_since: float | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._advancing: set[str] = set()
+        self._handed_back = 0
 
     # -- the Dispatcher protocol ---------------------------------------------------------------
 
@@ -121,42 +125,38 @@ class QueueDispatcher:
 
     async def start(self) -> None:
         """Become a worker: take jobs, sweep for dead workers' runs and overdue pauses."""
-        logging.getLogger("procrastinate").setLevel(
-            max(logging.WARNING, logging.getLogger().getEffectiveLevel())
-        )  # procrastinate logs two INFO lines per job; ours say what matters
         self._stopping = False
         await self.app.open_async()
         self._supervisor = asyncio.create_task(self._supervise(), name="queue-worker")
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="queue-sweeper")
-        await self._wait_registered(timeout=10)
+        await self._wait_registered(seconds=10)
 
     async def stop(self, grace: float | None = None) -> None:
         """Take no new job; give running ones `grace` seconds, then hand them back."""
         self._stopping = True
         grace = self._options.grace if grace is None else grace
-        worker, keeper = self._worker, None
+        running, self._handed_back = self.active, 0
+        helpers = [task for task in (self._sweeper,) if task is not None]
+        worker = self._worker
         if worker is not None:
             worker.shutdown_graceful_timeout = grace
             # procrastinate stops heart-beating as soon as it stops; keep beating through the
             # grace period, or other workers would take this one for dead and resume its runs.
-            keeper = asyncio.create_task(self._keep_heartbeat(worker))
+            helpers.append(asyncio.create_task(self._keep_heartbeat(worker)))
             worker.stop()
-        for task in (self._supervisor, self._sweeper):
-            if task is None:
-                continue
-            if task is self._sweeper:
-                task.cancel()
+        if self._supervisor is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(task), timeout=grace + 15)
-            except (asyncio.CancelledError, TimeoutError):
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        if keeper is not None:
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
-        for task in list(self._background):
+                await asyncio.wait_for(asyncio.shield(self._supervisor), timeout=grace + 15)
+            except TimeoutError:
+                self._supervisor.cancel()
+                await asyncio.gather(self._supervisor, return_exceptions=True)
+        helpers += self._background
+        for task in helpers:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*helpers, return_exceptions=True)
+        if running:
+            handed = self._handed_back
+            log.info("%d run(s) finished, %d handed back", running - handed, handed)
         with contextlib.suppress(Exception):
             await self.app.close_async()
 
@@ -173,6 +173,9 @@ class QueueDispatcher:
             result = await self._runner.advance(run_id)
         except TRANSIENT as error:
             log.warning("run %s: database unavailable (%s); handing it back", run_id, error)
+            raise
+        except asyncio.CancelledError:  # stopping: the retry strategy hands the job back
+            self._handed_back += 1
             raise
         except Exception:
             log.exception("run %s: internal error", run_id)
@@ -268,8 +271,8 @@ class QueueDispatcher:
             log.info("handed back %d run(s) interrupted by the database outage", len(handed))
         return True
 
-    async def _wait_registered(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    async def _wait_registered(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             worker = self._worker
             if worker is not None and worker.worker_id is not None:
