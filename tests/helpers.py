@@ -9,12 +9,32 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 SETTLED = ("completed", "failed", "waiting_input")
+
+
+@asynccontextmanager
+async def app_client(
+    settings: Any, api_key: str | None = None, **app_options: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An app built from `settings`, lifespan running, and an HTTP client on it in process
+    (authenticated when `api_key` is given). `app_options` go to `create_app`."""
+    from loopllama.api.app import create_app
+
+    app = create_app(settings, migrate=False, **app_options)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=headers
+        ) as client:
+            yield client
 
 
 async def wait_for_run(

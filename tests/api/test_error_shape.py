@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from loopllama.api.app import create_app
+from tests.helpers import app_client
 
 ROUTES = [
     ("GET", "/v1/workflows"),
@@ -81,13 +80,8 @@ async def test_unexpected_failure_is_a_bare_500(settings, api_key, monkeypatch, 
         raise RuntimeError("secret detail")
 
     monkeypatch.setattr(workflows, "list_workflows", broken)
-    app = create_app(settings, migrate=False, run_engine=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            response = await http.get(
-                "/v1/workflows", headers={"Authorization": f"Bearer {api_key}"}
-            )
+    async with app_client(settings, api_key, run_engine=False) as http:
+        response = await http.get("/v1/workflows")
     assert response.status_code == 500
     assert response.json() == {"error": "Internal server error"}
     assert "secret detail" not in response.text
@@ -100,13 +94,8 @@ async def test_database_down_is_503_with_the_envelope(tmp_path, api_key):
     settings = Settings(
         database=DatabaseSettings(url="postgresql://postgres@127.0.0.1:1/nowhere", pool_size=1)
     )
-    app = create_app(settings, migrate=False, run_engine=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            response = await http.get(
-                "/v1/workflows", headers={"Authorization": f"Bearer {api_key}"}
-            )
+    async with app_client(settings, api_key, run_engine=False) as http:
+        response = await http.get("/v1/workflows")
     assert response.status_code == 503
     assert response.json() == {"error": "Service temporarily unavailable"}
     assert response.headers["retry-after"] == "1"

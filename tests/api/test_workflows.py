@@ -7,6 +7,7 @@ import re
 import pytest
 
 from loopllama.engine.prompts import DEFAULT_CREW
+from loopllama.settings import ProviderSettings
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 CREW = [
@@ -57,26 +58,12 @@ async def test_defaults_crew_and_model(client):
     assert data["description"] is None
 
 
-async def test_default_model_is_claude_when_anthropic_is_configured(
-    settings, fake_provider, monkeypatch, api_key
-):
-    import httpx
-
-    from loopllama.api.app import create_app
-    from loopllama.settings import ProviderSettings
-
+async def test_default_model_is_claude_when_anthropic_is_configured(settings, api_key):
     configured = settings.model_copy(
         update={"providers": ProviderSettings(anthropic_api_key="sk-ant-x")}
     )
-    app = create_app(configured, migrate=False, run_engine=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            response = await http.post(
-                "/v1/workflows",
-                json={"name": "x"},
-                headers={"Authorization": f"Bearer {api_key}"},
-            )
+    async with app_client(configured, api_key, run_engine=False) as http:
+        response = await http.post("/v1/workflows", json={"name": "x"})
     assert response.json()["data"]["model"] == "claude-sonnet-4-6"
 
 

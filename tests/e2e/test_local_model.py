@@ -7,23 +7,16 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from loopllama.api.app import create_app
-from tests.helpers import wait_for_run
+from tests.helpers import app_client, wait_for_run
 
 pytestmark = [pytest.mark.local_model, pytest.mark.slow]
 
 
 @pytest.fixture
 async def http(settings, api_key) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, migrate=False)  # no provider configured: the local default
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://t",
-            headers={"Authorization": f"Bearer {api_key}"},
-        ) as client:
-            yield client
+    # No provider configured: the local model is the default.
+    async with app_client(settings, api_key) as client:
+        yield client
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from loopllama.api.app import create_app
 from loopllama.settings import ModelSettings, ProviderSettings
 from tests.fakes.provider_server import error, overloaded, rate_limited, stall, text
-from tests.helpers import wait_for_run
+from tests.helpers import app_client, wait_for_run
 
 
 @pytest.fixture
@@ -29,14 +28,8 @@ async def http(settings, provider_server, api_key) -> AsyncIterator[httpx.AsyncC
             ),
         }
     )
-    app = create_app(configured, migrate=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {api_key}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers=headers
-        ) as client:
-            yield client
+    async with app_client(configured, api_key) as client:
+        yield client
 
 
 async def run_one(http, model: str, text_input: str = "hello") -> dict:
@@ -102,14 +95,7 @@ async def test_unreachable_provider(settings, api_key):
             "models": ModelSettings(max_retries=1, retry_base_delay=0.01),
         }
     )
-    app = create_app(configured, migrate=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://t",
-            headers={"Authorization": f"Bearer {api_key}"},
-        ) as client:
-            run = await run_one(client, "claude-sonnet-4-6")
+    async with app_client(configured, api_key) as client:
+        run = await run_one(client, "claude-sonnet-4-6")
     assert run["status"] == "failed"
     assert run["error"].startswith("Step 1 (solo) failed: could not reach model provider anthropic")

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from loopllama.api.app import create_app
 from loopllama.providers import fake
 from loopllama.settings import ProviderSettings
 from tests.fakes.provider_server import text, tool_call
+from tests.helpers import app_client
 from tests.hitl.support import make_workflow, respond, settle, start
 
 CRM_TOOL = {
@@ -39,15 +39,8 @@ async def wire(settings, provider_server, api_key) -> AsyncIterator[httpx.AsyncC
             )
         }
     )
-    app = create_app(configured, migrate=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://t",
-            headers={"Authorization": f"Bearer {api_key}"},
-        ) as client:
-            yield client
+    async with app_client(configured, api_key) as client:
+        yield client
 
 
 @pytest.mark.parametrize("model", ["claude-sonnet-4-6", "gpt-4.1"])
