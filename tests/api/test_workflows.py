@@ -8,6 +8,7 @@ import pytest
 
 from loopllama.engine.prompts import DEFAULT_CREW
 from loopllama.settings import ProviderSettings
+from tests.helpers import app_client
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 CREW = [
