@@ -104,3 +104,18 @@ async def test_database_down_is_503_with_the_envelope(tmp_path, api_key):
 async def test_health(anonymous):
     response = await anonymous.get("/healthz")
     assert response.json() == {"data": {"status": "ok"}}
+
+
+async def test_nul_characters_are_a_400_on_every_backend(client):
+    for body in (
+        {"name": "a\u0000b"},
+        {"name": "ok", "crew": [{"role": "r", "systemPrompt": "p\u0000"}]},
+    ):
+        response = await client.post("/v1/workflows", json=body)
+        assert (response.status_code, response.json()) == (
+            400,
+            {"error": "Strings must not contain NUL (\\u0000) characters"},
+        )
+    # A literal backslash-u sequence is just text.
+    response = await client.post("/v1/workflows", json={"name": "a\\u0000b", "model": "fake/x"})
+    assert response.status_code == 201

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.api.errors import MalformedJSON
 from loopllama.api.services import Services
-from loopllama.errors import NotFound, Unauthenticated
+from loopllama.errors import InvalidRequest, NotFound, Unauthenticated
 from loopllama.store import workflows as workflow_store
 from loopllama.store.keys import KEY_PREFIX, account_for_key
 
@@ -52,9 +52,24 @@ def parse_json(body: bytes) -> Any:
     must not hold SQLite's write lock) and parse it after the resource lookup.
     """
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise MalformedJSON() from None
+    # PostgreSQL cannot store NUL in text; refuse it on every backend alike. JSON can only
+    # carry NUL escaped, so the walk runs only when the escape appears in the body.
+    if b"\\u0000" in body and _has_nul(value):
+        raise InvalidRequest("Strings must not contain NUL (\\u0000) characters")
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 async def get_workflow_or_404(
