@@ -23,6 +23,8 @@ the call with a `ProviderError` naming the sizes.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import importlib.util
 import logging
 import os
@@ -147,6 +149,7 @@ class LocalProvider:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError:
             raise ProviderNotConfigured(INSTALL_HINT) from None
+        _close_llama_cpp_devnull_at_exit()
         path = self._resolve_model_path()
         started = time.perf_counter()
         try:
@@ -267,3 +270,15 @@ class LocalProvider:
     def _tokenize(self, text: str) -> list[int]:
         assert self._llm is not None
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+
+@functools.cache
+def _close_llama_cpp_devnull_at_exit() -> None:
+    # llama_cpp opens two /dev/null files at import and never closes them, which Python
+    # reports as ResourceWarnings at exit; close them once nothing can use them any more.
+    from llama_cpp import _utils
+
+    for name in ("outnull_file", "errnull_file"):
+        handle = getattr(_utils, name, None)
+        if handle is not None:
+            atexit.register(handle.close)
