@@ -270,3 +270,19 @@ async def test_pause_timeout_fails_the_run(client, fake_provider):
     assert run["pending"] is None
     response = await respond(client, run_id, action="input", input="late")
     assert response.status_code == 409
+
+
+async def test_an_agent_cannot_call_a_tool_it_was_not_given(client, fake_provider, http_server):
+    # The agent may send email; the model tries http_request instead.
+    fake_provider.enqueue(
+        tool_call("http_request", {"method": "GET", "url": http_server.url("/hello")}, "h"),
+        reply("ok"),
+    )
+    workflow = await make_workflow(client)  # tools: ["send_email"] only
+    run_id = await start(client, workflow)
+    done = await settle(client, run_id)
+    assert done["status"] == "completed"
+    (result,) = tool_results(fake_provider.requests[-1])
+    assert result.is_error and "Unknown tool 'http_request'" in result.content
+    assert http_server.requests == []
+    assert [t.name for t in fake_provider.requests[0].tools] == ["send_email"]

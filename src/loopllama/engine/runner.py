@@ -134,8 +134,12 @@ class _RunDriver:
         except ProviderError as error:
             return await self._fail(step, error.reason)
 
-        toolbox = self._toolbox() if agent.get("tools") else {}
-        specs = tuple(toolbox[name].spec for name in agent.get("tools") or [] if name in toolbox)
+        # Only the tools this agent lists: a model naming another one gets an error result.
+        every_tool = self._toolbox() if agent.get("tools") else {}
+        toolbox = {
+            name: every_tool[name] for name in agent.get("tools") or [] if name in every_tool
+        }
+        specs = tuple(tool.spec for tool in toolbox.values())
         if self.hitl.get("ask_questions"):
             specs += (ASK_HUMAN,)
         transcript = [Message.from_json(m) for m in step["transcript"]]

@@ -19,6 +19,8 @@ log = logging.getLogger("loopllama.worker")
 
 
 async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bool = True) -> None:
+    for noisy in ("httpx", "httpx2"):  # one INFO line per model call
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, log.getEffectiveLevel()))
     if migrate:  # several processes may start at once: the migration takes an advisory lock
         await asyncio.to_thread(upgrade, settings.database.url)
     db = Database(settings.database.url, pool_size=settings.database.pool_size)
