@@ -176,3 +176,31 @@ async def test_a_dispatcher_not_started_executes_nothing(db):
     dispatcher.submit("r1")
     await asyncio.sleep(0.01)
     assert runner.passes == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_stopping_lets_runs_in_flight_finish_within_the_grace_period(settings, api_key):
+    from loopllama.providers.registry import ProviderRegistry
+    from tests.helpers import app_client
+
+    slow = FakeProvider(delay=0.3)
+    registry = ProviderRegistry(settings)
+    registry.register("fake", slow)
+    async with app_client(settings, api_key, providers=registry) as http:
+        workflow = (
+            await http.post(
+                "/v1/workflows",
+                json={"name": "w", "model": "fake/m", "crew": [{"role": "r", "systemPrompt": "p"}]},
+            )
+        ).json()["data"]
+        run = (await http.post(f"/v1/workflows/{workflow['id']}/runs", json={"input": "x"})).json()[
+            "data"
+        ]
+        while not slow.requests:  # the model call is in flight
+            await asyncio.sleep(0.01)
+    # The app has shut down; the run was not cut short.
+    db = Database(settings.database.url, pool_size=1)
+    async with db.read() as conn:
+        stored = await get_run_for_engine(conn, run["id"])
+    await db.dispose()
+    assert (stored["status"], stored["output"]) == ("completed", "echo: x")

@@ -66,7 +66,9 @@ class Dispatcher(Protocol):
 class LocalDispatcher:
     """Runs advance as asyncio tasks of this process, at most `max_concurrent` at once."""
 
-    def __init__(self, runner: Runner, db: Database, *, max_concurrent: int) -> None:
+    def __init__(
+        self, runner: Runner, db: Database, *, max_concurrent: int, shutdown_grace: float = 10.0
+    ) -> None:
         self._runner = runner
         self._db = db
         self._slots = asyncio.Semaphore(max_concurrent)
@@ -75,6 +77,7 @@ class LocalDispatcher:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         # Until `start`, nothing executes here (an API-only process keeps runs for the engine).
         self._running = False
+        self._shutdown_grace = shutdown_grace
 
     @property
     def active(self) -> int:
@@ -97,11 +100,18 @@ class LocalDispatcher:
             self.schedule_deadline(run_id, deadline)
 
     async def stop(self) -> None:
+        """Take no new work; let runs in flight reach their next pause or end for a grace
+        period (an approved tool call cut short would come back as "outcome unknown"), then
+        cancel the rest. Whatever is cancelled resumes at the next start."""
         self._running = False
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        self._again.clear()
         tasks = list(self._tasks.values())
+        if tasks and self._shutdown_grace > 0:
+            log.info("waiting up to %ss for %d run(s) in flight", self._shutdown_grace, len(tasks))
+            await asyncio.wait(tasks, timeout=self._shutdown_grace)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

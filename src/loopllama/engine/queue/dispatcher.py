@@ -55,6 +55,11 @@ log = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, DBAPIError, PoolTimeout, OSError, pq_errors.ConnectorException)
 RESTART_DELAYS = (0.2, 0.5, 1, 2, 5)
 ORPHAN_SWEEP_EVERY = 30.0  # seconds; the deadline and stalled-job sweeps run every sweep
+# A job the database says this worker runs, but which it does not (its fetch answer or its
+# final status was lost with a connection): handed back after this long. Longer than the
+# queue pool's connection timeout, so a status update still waiting for a connection is not
+# mistaken for a lost one.
+ZOMBIE_AFTER = 15.0
 
 
 class _HandBack(BaseRetryStrategy):
@@ -108,6 +113,8 @@ class QueueDispatcher:
         self._background: set[asyncio.Task[Any]] = set()
         self._advancing: set[str] = set()
         self._handed_back = 0
+        self._holding: set[int] = set()  # job ids
+        self._suspects: dict[int, float] = {}  # job id -> first seen not running here
 
     # -- the Dispatcher protocol ---------------------------------------------------------------
 
@@ -228,7 +235,16 @@ class QueueDispatcher:
             install_signal_handlers=False,
             update_heartbeat_interval=self._options.heartbeat,
             stalled_worker_timeout=self._options.stalled_after,
+            worker_middleware=[self._track],
         )
+
+    async def _track(self, call_next: Any, context: Any, _worker: Worker) -> Any:
+        """Remember which jobs this process is running (see `_sweep_zombies`)."""
+        self._holding.add(context.job.id)
+        try:
+            return await call_next()
+        finally:
+            self._holding.discard(context.job.id)
 
     async def _supervise(self) -> None:
         failures = 0
@@ -264,7 +280,8 @@ class QueueDispatcher:
         """Hand back what a previous incarnation of this worker held. False: database down."""
         try:
             async with self._db.write() as conn:
-                handed = await jobs.reclaim_worker(conn, worker_id)
+                handed = await jobs.hand_back(conn, await jobs.held_by(conn, worker_id), worker_id)
+                await jobs.forget_worker(conn, worker_id)
         except TRANSIENT:
             return False
         if handed:
@@ -297,6 +314,7 @@ class QueueDispatcher:
             await asyncio.sleep(self._options.sweep_every)
             orphans = time.monotonic() - last_orphan_sweep >= ORPHAN_SWEEP_EVERY
             try:
+                await self._sweep_zombies()
                 if await self._sweep(orphans=orphans) and orphans:
                     last_orphan_sweep = time.monotonic()
             except TRANSIENT as error:
@@ -311,6 +329,28 @@ class QueueDispatcher:
         # the time to beat again before taking any of them for dead.
         since = self._connected_since
         return since is not None and time.monotonic() - since >= self._options.stalled_after
+
+    async def _sweep_zombies(self) -> None:
+        """Hand back the jobs the database says this worker runs but it does not."""
+        worker = self._worker
+        worker_id = worker.worker_id if worker is not None else None
+        if worker_id is None:
+            return
+        async with self._db.read() as conn:
+            held = await jobs.held_by(conn, worker_id)
+        now = time.monotonic()
+        self._suspects = {
+            job_id: self._suspects.get(job_id, now)
+            for job_id in held
+            if job_id not in self._holding
+        }
+        lost = [job_id for job_id, since in self._suspects.items() if now - since >= ZOMBIE_AFTER]
+        if not lost:
+            return
+        async with self._db.write() as conn:
+            handed = await jobs.hand_back(conn, lost, worker_id)
+        if handed:
+            log.warning("handed back %d job(s) this worker had lost track of", len(handed))
 
     async def _sweep(self, *, orphans: bool) -> bool:
         """One sweep, if no other worker is sweeping right now. True if it ran."""

@@ -109,14 +109,15 @@ _STALLED = text(
     "     OR w.last_heartbeat < now() - make_interval(secs => :seconds))"
 )
 # Compare-and-retry: hand the job back only if it is still held by the worker we found dead
-# (row-locked, so a concurrent fetch or a second sweeper cannot slip in between) and that
-# worker has not sent a heartbeat since.
+# (row-locked, so a concurrent fetch or a second sweeper cannot slip in between) and, when
+# `seconds` is given, that worker has not sent a heartbeat since.
 _RETRY_IF_STILL_HELD = text(
     "WITH target AS ("
     "  SELECT id FROM procrastinate_jobs job"
     "  WHERE id = :job_id AND status = 'doing' AND worker_id IS NOT DISTINCT FROM :worker_id"
-    "  AND NOT EXISTS (SELECT 1 FROM procrastinate_workers w WHERE w.id = job.worker_id"
-    "                  AND w.last_heartbeat >= now() - make_interval(secs => :seconds))"
+    "  AND (CAST(:seconds AS float8) IS NULL OR NOT EXISTS ("
+    "       SELECT 1 FROM procrastinate_workers w WHERE w.id = job.worker_id"
+    "       AND w.last_heartbeat >= now() - make_interval(secs => CAST(:seconds AS float8))))"
     "  FOR UPDATE"
     ") SELECT procrastinate_retry_job_v2(id, now(), NULL, NULL, NULL) FROM target"
 )
@@ -152,17 +153,24 @@ async def retry_stalled(conn: AsyncConnection, stalled_after: float) -> list[int
     return retried
 
 
-async def reclaim_worker(conn: AsyncConnection, worker_id: int) -> list[int]:
-    """Hand back every job a (known dead) worker registration of this process still holds,
-    and forget that registration."""
-    held = (await conn.execute(_HELD_BY, {"worker_id": worker_id})).scalars().all()
+async def held_by(conn: AsyncConnection, worker_id: int) -> list[int]:
+    """The jobs the database says `worker_id` is running."""
+    return list((await conn.execute(_HELD_BY, {"worker_id": worker_id})).scalars())
+
+
+async def hand_back(conn: AsyncConnection, job_ids: list[int], worker_id: int) -> list[int]:
+    """Hand back these jobs of `worker_id` (a registration of this very process, which knows
+    it does not run them); returns those it handed back."""
     retried = []
-    for job_id in held:
-        params = {"job_id": job_id, "worker_id": worker_id, "seconds": 0}
+    for job_id in job_ids:
+        params = {"job_id": job_id, "worker_id": worker_id, "seconds": None}
         if (await conn.execute(_RETRY_IF_STILL_HELD, params)).first() is not None:
             retried.append(job_id)
-    await conn.execute(_FORGET_WORKER, {"worker_id": worker_id})
     return retried
+
+
+async def forget_worker(conn: AsyncConnection, worker_id: int) -> None:
+    await conn.execute(_FORGET_WORKER, {"worker_id": worker_id})
 
 
 async def orphan_runs(conn: AsyncConnection, limit: int = 1000) -> list[str]:
