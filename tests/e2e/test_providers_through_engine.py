@@ -99,3 +99,24 @@ async def test_unreachable_provider(settings, api_key):
         run = await run_one(client, "claude-sonnet-4-6")
     assert run["status"] == "failed"
     assert run["error"].startswith("Step 1 (solo) failed: could not reach model provider anthropic")
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-6", "gpt-4.1"])
+async def test_the_aiohttp_transport_carries_runs_too(settings, provider_server, api_key, model):
+    configured = settings.model_copy(
+        update={
+            "providers": ProviderSettings(
+                anthropic_api_key="sk-ant-test",
+                anthropic_base_url=provider_server.url,
+                openai_api_key="sk-test",
+                openai_base_url=provider_server.openai_url,
+                http_transport="aiohttp",
+                max_connections=50,
+            )
+        }
+    )
+    provider_server.enqueue(overloaded(), text("over aiohttp", 4, 2))
+    async with app_client(configured, api_key) as client:
+        run = await run_one(client, model)
+    assert (run["status"], run["output"]) == ("completed", "over aiohttp")
+    assert len(provider_server.requests) == 2

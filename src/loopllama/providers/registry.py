@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from loopllama.providers.base import Provider, ProviderCapabilities, ProviderNotConfigured
+from loopllama.providers.transport import sdk_http_client
 from loopllama.settings import Settings
 
 Factory = Callable[[Settings], Provider]
@@ -21,9 +23,14 @@ def _anthropic(settings: Settings) -> Provider:
         raise ProviderNotConfigured(
             "no API key configured for provider anthropic: set ANTHROPIC_API_KEY"
         )
+    import anthropic
+
     from loopllama.providers.anthropic import AnthropicProvider
 
-    return AnthropicProvider(settings.providers, settings.models)
+    client = sdk_http_client(anthropic, settings.providers, settings.models)
+    return _Owning(
+        AnthropicProvider(settings.providers, settings.models, http_client=client), client
+    )
 
 
 def _openai(settings: Settings) -> Provider:
@@ -32,9 +39,27 @@ def _openai(settings: Settings) -> Provider:
             "no API key configured for provider openai: set OPENAI_API_KEY "
             "(or OPENAI_BASE_URL for an OpenAI-compatible server)"
         )
+    import openai
+
     from loopllama.providers.openai import OpenAIProvider
 
-    return OpenAIProvider(settings.providers, settings.models)
+    client = sdk_http_client(openai, settings.providers, settings.models)
+    return _Owning(OpenAIProvider(settings.providers, settings.models, http_client=client), client)
+
+
+class _Owning:
+    """A provider together with the HTTP client made for it, closed with it."""
+
+    def __init__(self, provider: Provider, client: Any) -> None:
+        self._provider = provider
+        self._client = client
+        self.name = provider.name
+        self.supports_tools = provider.supports_tools
+        self.complete = provider.complete
+
+    async def aclose(self) -> None:
+        await self._provider.aclose()
+        await self._client.aclose()
 
 
 def _local(settings: Settings) -> Provider:
