@@ -89,42 +89,53 @@ class _RunDriver:
         self.attempt: int = run["attempt"]
         self.snapshot: dict[str, Any] = run["snapshot"]
         self.hitl: dict[str, Any] = self.snapshot.get("human_in_the_loop") or {}
+        self.crew: list[dict[str, Any]] = self.snapshot["crew"]
         self.deadline: datetime | None = None
         self._tools: dict[str, Any] | None = None
+        self._started: dict[str, Any] | None = None
+        self._completed = False
 
     async def drive(self) -> Advanced:
         async with self.db.read() as conn:
             existing = await get_steps(conn, self.run_id)
         prior: list[tuple[str, str]] = []
-        for order, agent in enumerate(self.snapshot["crew"]):
-            step = existing[order] if order < len(existing) else None
+        started: dict[str, Any] | None = None  # the next step, started as the last one closed
+        for order, agent in enumerate(self.crew):
+            step = existing[order] if order < len(existing) else started
             if step is not None and step["finished_at"] is not None and step["error"] is None:
                 prior.append((step["role"], step["output"]))
                 continue
             if step is None:
                 async with self.db.write() as conn:
                     step = await t.start_step(
-                        conn,
-                        self.run_id,
-                        self.attempt,
-                        order=order,
-                        role=agent["role"],
-                        model=agent.get("model") or self.snapshot["model"],
-                        step_input=step_input(self.run["input"], prior),
+                        conn, self.run_id, self.attempt, **self._step_spec(order, prior)
                     )
-            outcome = await self._run_step(agent, step)
+            outcome = await self._run_step(agent, step, prior)
             if outcome is Outcome.PAUSED:
                 return Advanced("waiting_input", self.deadline)
             if outcome is Outcome.FAILED:
                 return Advanced("failed")
             prior.append((step["role"], step["output"]))
-        async with self.db.write() as conn:
-            await t.complete_run(conn, self.run_id, self.attempt, prior[-1][1])
+            started = self._started
+        if not self._completed:  # every step had finished before this pass (a crash between)
+            async with self.db.write() as conn:
+                await t.complete_run(conn, self.run_id, self.attempt, prior[-1][1])
         return Advanced("completed")
+
+    def _step_spec(self, order: int, prior: list[tuple[str, str]]) -> dict[str, Any]:
+        agent = self.crew[order]
+        return {
+            "order": order,
+            "role": agent["role"],
+            "model": agent.get("model") or self.snapshot["model"],
+            "step_input": step_input(self.run["input"], prior),
+        }
 
     # -- one step ------------------------------------------------------------------------------
 
-    async def _run_step(self, agent: dict[str, Any], step: dict[str, Any]) -> Outcome:
+    async def _run_step(
+        self, agent: dict[str, Any], step: dict[str, Any], prior: list[tuple[str, str]]
+    ) -> Outcome:
         try:
             route = route_model(step["model"], extra_providers=self.providers.extra_names)
         except UnknownModel:
@@ -176,6 +187,9 @@ class _RunDriver:
                 return await self._fail(step, error.reason)
             transcript.append(response.message)
             async with self.db.write() as conn:
+                if not response.tool_calls:
+                    await self._close(conn, step, prior, transcript, response)
+                    return Outcome.DONE
                 await t.record_turn(
                     conn,
                     self.run_id,
@@ -186,9 +200,32 @@ class _RunDriver:
                     tokens_out=response.tokens_out,
                     model_call=True,
                 )
-                if not response.tool_calls:
-                    await t.finish_step(conn, self.run_id, self.attempt, step, response.text)
-                    return Outcome.DONE
+
+    async def _close(
+        self,
+        conn: Any,
+        step: dict[str, Any],
+        prior: list[tuple[str, str]],
+        transcript: list[Message],
+        response: Any,
+    ) -> None:
+        """The step's final answer: close it and start the next step (or complete the run)."""
+        order = step["order"]
+        following = None
+        if order + 1 < len(self.crew):
+            following = self._step_spec(order + 1, [*prior, (step["role"], response.text)])
+        self._started = await t.close_step(
+            conn,
+            self.run_id,
+            self.attempt,
+            step,
+            transcript=_dump(transcript),
+            tokens_in=response.tokens_in,
+            tokens_out=response.tokens_out,
+            output=response.text,
+            next_step=following,
+        )
+        self._completed = following is None
 
     def _toolbox(self) -> dict[str, Any]:
         if self._tools is None:

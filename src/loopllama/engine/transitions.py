@@ -4,11 +4,12 @@
     2. claim_run       an engine takes the run over: `running`, and a new attempt number
     3. start_step      a step row is recorded (once per crew position) with its input
     4. record_turn     after each model call: transcript, tokens, number of calls
-    5. finish_step     the step's output; the run's totals
+    5. close_step      the step's last model call and output; in the same transaction the next
+                       step starts, or the run completes when it was the last
     6. pause_run       `running` -> `waiting_input` with a `pending` request
     7. respond         `waiting_input` -> `running` with the human's answer (one caller wins)
     8. expire_pause    nobody answered in time: reject, or fail the run
-    9. complete_run    `completed`, output = the last step's output
+    9. complete_run    `completed`, output = the last step's output (when close_step could not)
    10. fail_run        `failed`, with "Step N (role) failed: reason"
 
 Writes made by an engine are fenced on the run's `attempt`: a process that was presumed dead,
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.errors import InvalidRequest, RunNotWaiting
 from loopllama.ids import new_id, utcnow
+from loopllama.store import statements as sql
 from loopllama.store.tables import runs, steps, tool_calls
 
 TERMINAL = frozenset({"completed", "failed"})
@@ -34,6 +36,13 @@ RUNNABLE = frozenset({"queued", "running"})
 
 class LostOwnership(Exception):
     """Another engine claimed this run after us; stop touching it."""
+
+
+async def _owned(conn: AsyncConnection, statement: Any, params: dict[str, Any]) -> None:
+    """Run a pre-built fenced run update (store/statements.py); no row: ownership is lost."""
+    result = await conn.execute(statement, params)
+    if result.rowcount != 1:
+        raise LostOwnership(params["b_run"])
 
 
 async def _fence(conn: AsyncConnection, run_id: str, owner: int, **values: Any) -> None:
@@ -85,16 +94,21 @@ async def create_run(
 
 async def claim_run(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None:
     """Take a runnable run over. None when there is nothing to do (paused, finished, gone)."""
-    row = (await conn.execute(select(runs).where(runs.c.id == run_id))).first()
+    row = (await conn.execute(sql.RUN_BY_ID, {"b_run": run_id})).first()
     if row is None or row.status not in RUNNABLE:
         return None
     run = dict(row._mapping)
-    run["attempt"] += 1
-    changes: dict[str, Any] = {"status": "running", "attempt": run["attempt"]}
-    if run["started_at"] is None:
-        changes["started_at"] = run["started_at"] = utcnow()
-    await _fence(conn, run_id, row.attempt, **changes)
-    run["status"] = "running"
+    run.update(status="running", attempt=row.attempt + 1, started_at=row.started_at or utcnow())
+    await _owned(
+        conn,
+        sql.RUN_CLAIM,
+        {
+            "b_run": run_id,
+            "b_attempt": row.attempt,
+            "b_new_attempt": run["attempt"],
+            "b_started_at": run["started_at"],
+        },
+    )
     return run
 
 
@@ -111,7 +125,18 @@ async def start_step(
     model: str,
     step_input: str,
 ) -> dict[str, Any]:
-    row = {
+    row = _step_row(run_id, order=order, role=role, model=model, step_input=step_input)
+    await _owned(
+        conn,
+        sql.RUN_SET_TOTAL_STEPS,
+        {"b_run": run_id, "b_attempt": attempt, "b_total_steps": order + 1},
+    )
+    await conn.execute(sql.STEP_INSERT, row)
+    return row
+
+
+def _step_row(run_id: str, *, order: int, role: str, model: str, step_input: str) -> dict[str, Any]:
+    return {
         "id": new_id(),
         "run_id": run_id,
         "order": order,
@@ -127,9 +152,6 @@ async def start_step(
         "transcript": [],
         "model_calls": 0,
     }
-    await _fence(conn, run_id, attempt, total_steps=order + 1)
-    await conn.execute(steps.insert().values(**row))
-    return row
 
 
 # 4 -------------------------------------------------------------------------------------------
@@ -147,43 +169,80 @@ async def record_turn(
     model_call: bool = False,
 ) -> None:
     """Persist the step's conversation so far (and the tokens of the call that extended it)."""
-    await _fence(
+    await _owned(
         conn,
-        run_id,
-        attempt,
-        tokens_in=runs.c.tokens_in + tokens_in,
-        tokens_out=runs.c.tokens_out + tokens_out,
+        sql.RUN_ADD_TOKENS,
+        {
+            "b_run": run_id,
+            "b_attempt": attempt,
+            "b_tokens_in": tokens_in,
+            "b_tokens_out": tokens_out,
+        },
     )
     step["transcript"] = transcript
     step["tokens_in"] += tokens_in
     step["tokens_out"] += tokens_out
     step["model_calls"] += int(model_call)
-    await conn.execute(
-        update(steps)
-        .where(steps.c.id == step["id"])
-        .values(
-            transcript=transcript,
-            tokens_in=step["tokens_in"],
-            tokens_out=step["tokens_out"],
-            model_calls=step["model_calls"],
-        )
-    )
+    await conn.execute(sql.STEP_RECORD_TURN, _step_params(step))
+
+
+def _step_params(step: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "b_step": step["id"],
+        "b_transcript": step["transcript"],
+        "b_tokens_in": step["tokens_in"],
+        "b_tokens_out": step["tokens_out"],
+        "b_model_calls": step["model_calls"],
+        "b_output": step["output"],
+        "b_finished_at": step["finished_at"],
+    }
 
 
 # 5 -------------------------------------------------------------------------------------------
 
 
-async def finish_step(
-    conn: AsyncConnection, run_id: str, attempt: int, step: dict[str, Any], output: str
-) -> None:
-    await _fence(conn, run_id, attempt)
-    step["output"] = output
-    step["finished_at"] = utcnow()
-    await conn.execute(
-        update(steps)
-        .where(steps.c.id == step["id"])
-        .values(output=output, finished_at=step["finished_at"])
+async def close_step(
+    conn: AsyncConnection,
+    run_id: str,
+    attempt: int,
+    step: dict[str, Any],
+    *,
+    transcript: list[dict[str, Any]],
+    tokens_in: int,
+    tokens_out: int,
+    output: str,
+    next_step: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """Record the step's final model call and its output, then start `next_step` (order,
+    role, model, step_input), or complete the run with `output` when there is none. One
+    transaction per step boundary: the common path of a run costs three statements a step."""
+    now = utcnow()
+    params: dict[str, Any] = {
+        "b_run": run_id,
+        "b_attempt": attempt,
+        "b_tokens_in": tokens_in,
+        "b_tokens_out": tokens_out,
+    }
+    if next_step is None:
+        params.update(b_output=output, b_finished_at=now)
+        await _owned(conn, sql.RUN_ADD_TOKENS_COMPLETE, params)
+    else:
+        params["b_total_steps"] = next_step["order"] + 1
+        await _owned(conn, sql.RUN_ADD_TOKENS_NEXT_STEP, params)
+    step.update(
+        transcript=transcript,
+        tokens_in=step["tokens_in"] + tokens_in,
+        tokens_out=step["tokens_out"] + tokens_out,
+        model_calls=step["model_calls"] + 1,
+        output=output,
+        finished_at=now,
     )
+    await conn.execute(sql.STEP_CLOSE, _step_params(step))
+    if next_step is None:
+        return None
+    row = _step_row(run_id, **next_step)
+    await conn.execute(sql.STEP_INSERT, row)
+    return row
 
 
 # 6 -------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loopllama.store.tables import runs, steps, tool_calls
+from loopllama.store.statements import STEPS_OF_RUN
+from loopllama.store.tables import runs, tool_calls
 
 # Every run column but the snapshot (which holds tool secrets and can be large).
 _RUN_COLUMNS = [c for c in runs.c if c.name != "snapshot"]
@@ -41,7 +42,7 @@ async def list_runs(
 
 
 async def get_steps(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(select(steps).where(steps.c.run_id == run_id).order_by(steps.c.order))
+    rows = await conn.execute(STEPS_OF_RUN, {"b_run": run_id})
     return [dict(row._mapping) for row in rows]
 
 

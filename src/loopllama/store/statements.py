@@ -1,0 +1,62 @@
+"""Pre-built statements for the engine's hot path (claim, step boundaries, model calls).
+
+Building a SQLAlchemy statement and its cache key costs about 100 µs; executing a pre-built one
+with bind parameters about 14 µs (measured on SQLite). These run several times per step, so
+they are built once here; colder paths build their statements where they are used.
+
+Every run update is fenced: it names the run and the attempt that owns it (`b_run`,
+`b_attempt`), and a caller that gets no row back has lost the run to a newer attempt.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, select, update
+
+from loopllama.store.tables import runs, steps
+
+
+def _owned_run_update():
+    return update(runs).where(
+        runs.c.id == bindparam("b_run"), runs.c.attempt == bindparam("b_attempt")
+    )
+
+
+RUN_BY_ID = select(runs).where(runs.c.id == bindparam("b_run"))
+
+RUN_CLAIM = _owned_run_update().values(
+    status="running",
+    attempt=bindparam("b_new_attempt"),
+    started_at=bindparam("b_started_at"),
+)
+
+RUN_SET_TOTAL_STEPS = _owned_run_update().values(total_steps=bindparam("b_total_steps"))
+
+RUN_ADD_TOKENS = _owned_run_update().values(
+    tokens_in=runs.c.tokens_in + bindparam("b_tokens_in"),
+    tokens_out=runs.c.tokens_out + bindparam("b_tokens_out"),
+)
+
+RUN_ADD_TOKENS_NEXT_STEP = RUN_ADD_TOKENS.values(total_steps=bindparam("b_total_steps"))
+
+RUN_ADD_TOKENS_COMPLETE = RUN_ADD_TOKENS.values(
+    status="completed", output=bindparam("b_output"), finished_at=bindparam("b_finished_at")
+)
+
+STEPS_OF_RUN = select(steps).where(steps.c.run_id == bindparam("b_run")).order_by(steps.c.order)
+
+STEP_INSERT = steps.insert()
+
+STEP_RECORD_TURN = (
+    update(steps)
+    .where(steps.c.id == bindparam("b_step"))
+    .values(
+        transcript=bindparam("b_transcript"),
+        tokens_in=bindparam("b_tokens_in"),
+        tokens_out=bindparam("b_tokens_out"),
+        model_calls=bindparam("b_model_calls"),
+    )
+)
+
+STEP_CLOSE = STEP_RECORD_TURN.values(
+    output=bindparam("b_output"), finished_at=bindparam("b_finished_at")
+)
