@@ -92,6 +92,7 @@ class Database:
         self._write_lock = asyncio.Lock()
         if self.is_sqlite:
             self.sqlite_engine: Engine = _sqlite_engine(url, pool_size)
+            self._writer: Connection | None = None
         else:
             self.engine: AsyncEngine = create_async_engine(
                 async_url(url),
@@ -115,9 +116,19 @@ class Database:
                 yield conn
             return
         async with self._write_lock:
-            connection = self.sqlite_engine.connect().execution_options(loopllama_write=True)
-            with connection as sync, sync.begin():
-                yield _LoopConnection(sync)  # type: ignore[misc]
+            # Writes are serialized, so one connection serves them all: no pool checkout per
+            # transaction. A failed transaction drops it; the next one opens a fresh one.
+            if self._writer is None:
+                self._writer = self.sqlite_engine.connect().execution_options(
+                    loopllama_write=True
+                )
+            try:
+                with self._writer.begin():
+                    yield _LoopConnection(self._writer)  # type: ignore[misc]
+            except BaseException:
+                self._writer.close()
+                self._writer = None
+                raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -131,6 +142,9 @@ class Database:
 
     async def dispose(self) -> None:
         if self.is_sqlite:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
             self.sqlite_engine.dispose()
         else:
             await self.engine.dispose()
