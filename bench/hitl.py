@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 
 import httpx
-
-from bench.overhead import percentile
 from tests.fakes.provider_server import FakeProviderServer, text, tool_call
 from tests.helpers import LiveServer
+
+from bench.overhead import percentile
 
 RESULTS = Path(__file__).parent / "results"
 CREW = [{"role": "assistant", "systemPrompt": "Ask when unsure."}]

@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import psycopg
 from sqlalchemy import create_engine, text
+from tests.helpers import free_port
 
 from loopllama.store.db import sync_url
 from loopllama.store.migrate import upgrade
-from tests.helpers import free_port
 
 PG_ADMIN = os.environ.get("LOOPLLAMA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -31,8 +31,15 @@ def fake_provider(delay: float = 0.0) -> Iterator[str]:
     """`tests.fakes.provider_server` in a subprocess (so it does not share our CPU or GIL)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.provider_server", "--port", str(port),
-         "--delay", str(delay)],
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.provider_server",
+            "--port",
+            str(port),
+            "--delay",
+            str(delay),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -79,8 +86,11 @@ def scratch_database(backend: str) -> Iterator[str]:
 
 
 def environment(database_url: str, provider_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LOOPLLAMA_", "ANTHROPIC_", "OPENAI_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LOOPLLAMA_", "ANTHROPIC_", "OPENAI_"))
+    }
     env.update(
         LOOPLLAMA_DATABASE_URL=database_url,
         ANTHROPIC_API_KEY="sk-ant-bench",
@@ -95,7 +105,11 @@ def environment(database_url: str, provider_url: str, **extra: str) -> dict[str,
 def cli(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "loopllama.cli", *args],
-        env=env, capture_output=True, text=True, check=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return result.stdout
 
@@ -104,7 +118,9 @@ def start(env: dict[str, str], *args: str, log: Path | None = None) -> subproces
     output = log.open("ab") if log else subprocess.DEVNULL
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "loopllama.cli", *args], env=env, stdout=output,
+            [sys.executable, "-m", "loopllama.cli", *args],
+            env=env,
+            stdout=output,
             stderr=subprocess.STDOUT,
         )
     finally:
