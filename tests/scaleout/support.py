@@ -35,6 +35,9 @@ FAST_RECOVERY = {
     "LOOPLLAMA_WORKER_SWEEP_EVERY": "1",
     "LOOPLLAMA_WORKER_POLL_INTERVAL": "0.2",
 }
+# The machine's PostgreSQL allows 100 connections, shared with other tests: about 10 for each
+# API process and 15 for each worker.
+SMALL_POOLS = {"LOOPLLAMA_DATABASE_POOL_SIZE": "3", "LOOPLLAMA_WORKER_QUEUE_POOL_SIZE": "3"}
 
 
 @contextmanager
@@ -134,6 +137,7 @@ class Cluster:
             "ANTHROPIC_API_KEY": "sk-ant-test",
             "LOOPLLAMA_MODEL_RETRY_BASE_DELAY": "0.01",
             **FAST_RECOVERY,
+            **SMALL_POOLS,
             **env,
         }
         self.processes: list[Process] = []

@@ -6,6 +6,7 @@ The test runs its own throwaway PostgreSQL server, so restarting it disturbs no 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -48,10 +49,8 @@ async def test_postgres_restart_under_load(private_postgres: PrivatePostgres, tm
         try:
             await _restart_under_load(cluster, private_postgres, url)
         finally:
-            try:
+            with contextlib.suppress(Exception):
                 private_postgres.start()  # running at the end, whatever happened
-            except Exception:
-                pass
             cluster.close()
             print(cluster.logs())
 
@@ -66,7 +65,8 @@ async def _restart_under_load(cluster: Cluster, server: PrivatePostgres, url: st
         cluster.start_worker("worker-b", model.url)
         async with cluster.client(key, timeout=15) as http:
             workflow = await create_workflow(
-                http, crew=[{"role": "a", "systemPrompt": "A."}, {"role": "b", "systemPrompt": "B."}]
+                http,
+                crew=[{"role": "a", "systemPrompt": "A."}, {"role": "b", "systemPrompt": "B."}],
             )
             path = f"/v1/workflows/{workflow['id']}/runs"
             stop = asyncio.Event()

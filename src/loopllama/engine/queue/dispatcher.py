@@ -4,7 +4,8 @@
 How a run travels (see jobs.py for the SQL):
 
 - trigger / respond: the API process defers an `advance_run` job in the transaction that makes
-  the run runnable; PostgreSQL's NOTIFY at commit wakes a worker (about 5 ms).
+  the run runnable; PostgreSQL's NOTIFY at commit wakes a worker (commit to first step
+  started: p50 6 ms, bench/dispatch.py).
 - a worker's job calls `Runner.advance`, which drives the run until it pauses or ends (one job
   per wake-up, not per step: procrastinate sends no notification when a run's lock frees).
 - a pause with a deadline defers a lock-less `expire_pause` job due at the deadline.
@@ -25,13 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+import psycopg
 from procrastinate import App, PsycopgConnector, RetryDecision
 from procrastinate import exceptions as pq_errors
 from procrastinate.jobs import Job
@@ -56,10 +59,50 @@ TRANSIENT = (OperationalError, DBAPIError, PoolTimeout, OSError, pq_errors.Conne
 RESTART_DELAYS = (0.2, 0.5, 1, 2, 5)
 ORPHAN_SWEEP_EVERY = 30.0  # seconds; the deadline and stalled-job sweeps run every sweep
 # A job the database says this worker runs, but which it does not (its fetch answer or its
-# final status was lost with a connection): handed back after this long. Longer than the
-# queue pool's connection timeout, so a status update still waiting for a connection is not
-# mistaken for a lost one.
+# final status was lost with a connection): handed back after this long. Well above the
+# queue pool's connection timeout (5 s), so a status update still waiting for a connection
+# is not mistaken for a lost one.
 ZOMBIE_AFTER = 15.0
+# No connection attempt may hang on a server that is shutting down; a LISTEN connection to a
+# machine that vanished is noticed within about a minute.
+QUEUE_CONNECTION: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+_BEAT = "UPDATE procrastinate_workers SET last_heartbeat = now() WHERE id = %s"
+
+
+class _WakeUp(asyncio.Event):
+    """procrastinate's "a job was inserted" signal, without a lost wake-up.
+
+    procrastinate's worker clears this event after every fetch. A notification that arrives
+    while a fetch is running (the new job not yet visible to it, so it finds nothing) is
+    cleared with it, and its job then waits for the next poll (`poll_interval`) instead of
+    starting at once. Here a clear only takes effect if nothing was set since the worker last
+    woke up; otherwise the worker looks once more. (If a procrastinate release renames the
+    attribute this replaces, the worker simply keeps its own event: the old behaviour.)
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sets = 0
+        self._seen = 0
+
+    def set(self) -> None:
+        self._sets += 1
+        super().set()
+
+    async def wait(self) -> Literal[True]:
+        result = await super().wait()
+        self._seen = self._sets
+        return result
+
+    def clear(self) -> None:
+        if self._sets == self._seen:
+            super().clear()
 
 
 class _HandBack(BaseRetryStrategy):
@@ -69,7 +112,7 @@ class _HandBack(BaseRetryStrategy):
         if isinstance(exception, (asyncio.CancelledError, pq_errors.JobAborted)):
             return RetryDecision(retry_in={"seconds": 0})  # a stopping worker: resume now
         if isinstance(exception, TRANSIENT):
-            return RetryDecision(retry_in={"seconds": min(0.5 * 2**job.attempts, 30)})
+            return RetryDecision(retry_in={"seconds": min(0.5 * 2**job.attempts, 10)})
         return None
 
 
@@ -94,12 +137,14 @@ class QueueDispatcher:
         # procrastinate logs two INFO lines per job; ours say what matters.
         quiet = max(logging.WARNING, logging.getLogger().getEffectiveLevel())
         logging.getLogger("procrastinate").setLevel(quiet)
+        self._conninfo = libpq_url(db.url)
         connector = PsycopgConnector(
-            conninfo=libpq_url(db.url),
+            conninfo=self._conninfo,
             min_size=1,
             max_size=options.queue_pool_size,
-            timeout=10,
+            timeout=5,  # waiting for a connection (the database is down): give up after this
             name="loopllama-queue",
+            kwargs=QUEUE_CONNECTION,
         )
         self.app = App(connector=connector)
         retry = _HandBack()
@@ -108,11 +153,16 @@ class QueueDispatcher:
         self._worker: Worker | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._heart: asyncio.Task[None] | None = None
+        # Set once stopping is done with the worker; the heart and the sweeper end on it
+        # (not cancelled: a psycopg connect cancelled half-way leaks its connection).
+        self._stopped = asyncio.Event()
         self._stopping = False
         self._connected_since: float | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._advancing: set[str] = set()
         self._handed_back = 0
+        self._db_errors = False  # since the last collection of cut connections
         self._holding: set[int] = set()  # job ids
         self._suspects: dict[int, float] = {}  # job id -> first seen not running here
 
@@ -133,9 +183,11 @@ class QueueDispatcher:
     async def start(self) -> None:
         """Become a worker: take jobs, sweep for dead workers' runs and overdue pauses."""
         self._stopping = False
+        self._stopped = asyncio.Event()
         await self.app.open_async()
         self._supervisor = asyncio.create_task(self._supervise(), name="queue-worker")
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="queue-sweeper")
+        self._heart = asyncio.create_task(self._beat_forever(), name="queue-heartbeat")
         await self._wait_registered(seconds=10)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -143,13 +195,9 @@ class QueueDispatcher:
         self._stopping = True
         grace = self._options.grace if grace is None else grace
         running, self._handed_back = self.active, 0
-        helpers = [task for task in (self._sweeper,) if task is not None]
         worker = self._worker
         if worker is not None:
             worker.shutdown_graceful_timeout = grace
-            # procrastinate stops heart-beating as soon as it stops; keep beating through the
-            # grace period, or other workers would take this one for dead and resume its runs.
-            helpers.append(asyncio.create_task(self._keep_heartbeat(worker)))
             worker.stop()
         if self._supervisor is not None:
             try:
@@ -157,10 +205,16 @@ class QueueDispatcher:
             except TimeoutError:
                 self._supervisor.cancel()
                 await asyncio.gather(self._supervisor, return_exceptions=True)
-        helpers += self._background
-        for task in helpers:
-            task.cancel()
+        # The heart kept beating through the grace period (procrastinate's own heartbeat stops
+        # at once), or other workers would have taken this one for dead and resumed its runs.
+        self._stopped.set()
+        helpers = [task for task in (self._heart, self._sweeper) if task is not None]
         await asyncio.gather(*helpers, return_exceptions=True)
+        if self._background:
+            _, late = await asyncio.wait(self._background, timeout=5)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if running:
             handed = self._handed_back
             log.info("%d run(s) finished, %d handed back", running - handed, handed)
@@ -180,6 +234,7 @@ class QueueDispatcher:
             result = await self._runner.advance(run_id)
         except TRANSIENT as error:
             log.warning("run %s: database unavailable (%s); handing it back", run_id, error)
+            self._db_errors = True
             raise
         except asyncio.CancelledError:  # stopping: the retry strategy hands the job back
             self._handed_back += 1
@@ -222,7 +277,7 @@ class QueueDispatcher:
     # -- the procrastinate worker, restarted when the database comes back ----------------------
 
     def _new_worker(self) -> Worker:
-        return Worker(
+        worker = Worker(
             app=self.app,
             queues=[jobs.QUEUE],
             name=self._name,
@@ -237,6 +292,8 @@ class QueueDispatcher:
             stalled_worker_timeout=self._options.stalled_after,
             worker_middleware=[self._track],
         )
+        worker._new_job_event = _WakeUp()
+        return worker
 
     async def _track(self, call_next: Any, context: Any, _worker: Worker) -> Any:
         """Remember which jobs this process is running (see `_sweep_zombies`)."""
@@ -263,6 +320,7 @@ class QueueDispatcher:
             except Exception as error:
                 log.warning("queue worker stopped: %s", error)
             self._connected_since = None
+            self._collect_cut_connections()
             if self._stopping:
                 break
             # Stopped without being asked: its connection to the database failed.
@@ -298,20 +356,44 @@ class QueueDispatcher:
                 return
             await asyncio.sleep(0.01)
 
-    async def _keep_heartbeat(self, worker: Worker) -> None:
-        while True:
-            worker_id = worker.worker_id
-            if worker_id is not None:
-                with contextlib.suppress(Exception):
-                    await self.app.job_manager.update_heartbeat(worker_id)
-            await asyncio.sleep(self._options.heartbeat)
+    async def _beat_forever(self) -> None:
+        """Heartbeats on a connection of their own, until `_stopped` is set.
+
+        procrastinate beats too, but through the pool its jobs use to report their status: a
+        busy worker's beat waits in line for a connection and can age past `stalled_after`,
+        and other workers would then resume runs this one is still advancing.
+        """
+        conn: psycopg.AsyncConnection[Any] | None = None
+        try:
+            while not self._stopped.is_set():
+                worker = self._worker
+                worker_id = worker.worker_id if worker is not None else None
+                try:
+                    if worker_id is not None:
+                        if conn is None or conn.closed:
+                            conn = await psycopg.AsyncConnection.connect(
+                                self._conninfo, autocommit=True, **QUEUE_CONNECTION
+                            )
+                        await conn.execute(_BEAT, (worker_id,))
+                except psycopg.Error as error:
+                    log.debug("heartbeat failed: %s", error)
+                    if conn is not None:
+                        await conn.close()
+                    conn = None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), self._options.heartbeat)
+        finally:
+            if conn is not None:
+                await conn.close()
 
     # -- sweeps: dead workers' runs, overdue pauses, runs without a job -------------------------
 
     async def _sweep_forever(self) -> None:
         last_orphan_sweep = 0.0
-        while True:
-            await asyncio.sleep(self._options.sweep_every)
+        while not self._stopped.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self._options.sweep_every)
+                return
             orphans = time.monotonic() - last_orphan_sweep >= ORPHAN_SWEEP_EVERY
             try:
                 await self._sweep_zombies()
@@ -319,10 +401,21 @@ class QueueDispatcher:
                     last_orphan_sweep = time.monotonic()
             except TRANSIENT as error:
                 log.debug("sweep skipped: %s", error)
+                self._db_errors = True
                 if self._connected_since is not None:  # a blip: trust heartbeats again later
                     self._connected_since = time.monotonic()
             except Exception:
                 log.exception("sweep failed")
+            if self._db_errors:
+                self._collect_cut_connections()
+
+    def _collect_cut_connections(self) -> None:
+        """Close the sockets of connection attempts that a database error or a cancellation cut
+        short. They stay open until their reference cycles are collected, and meanwhile a
+        PostgreSQL server that is shutting down waits for their startup packet (up to its
+        authentication_timeout, 60 s by default) before it can restart."""
+        self._db_errors = False
+        gc.collect()
 
     def _trusts_heartbeats(self) -> bool:
         # Right after an outage every worker's heartbeat is old: wait until the others had

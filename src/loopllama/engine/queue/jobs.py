@@ -15,28 +15,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 QUEUE = "runs"
 ADVANCE = "loopllama.advance_run"
 EXPIRE = "loopllama.expire_pause"
-QUEUEING_LOCK_INDEX = "procrastinate_jobs_queueing_lock_idx_v1"
 
-_DEFER = text(
-    "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, :lock, "
-    ":queueing_lock, CAST(:args AS jsonb), CAST(:at AS timestamptz))"
-    "::procrastinate_job_to_defer_v1]))"
+_DEFER_EXPIRY = text(
+    "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL, "
+    "CAST(:args AS jsonb), CAST(:at AS timestamptz))::procrastinate_job_to_defer_v1]))"
 )
-# Lock the waiting wake-up of a run until the caller commits. A worker's fetch skips locked
-# jobs (FOR UPDATE SKIP LOCKED), so that job cannot start before our writes are visible to it.
-_PIN_WAITING = text(
-    "SELECT id FROM procrastinate_jobs WHERE queueing_lock = :queueing_lock "
-    "AND status = 'todo' FOR UPDATE"
-)
+# One round trip (migration 0003): procrastinate_defer_jobs_v1 inside an exception block, so a
+# second wake-up refused by the queueing lock leaves the caller's transaction intact.
+_DEFER_RUN = text("SELECT loopllama_defer_run_v1(:run_id, :task, :queue)")
 
 
 def run_lock(run_id: str) -> str:
@@ -47,22 +40,11 @@ async def defer_advance(conn: AsyncConnection, run_id: str) -> None:
     """Queue "advance `run_id`" in the caller's transaction (visible to workers at commit).
 
     When a wake-up of this run is already waiting, no second one is queued; the waiting one is
-    pinned until the caller commits, so it is bound to see the caller's writes. The insert runs
-    in a savepoint: its unique violation must not abort the caller's transaction.
+    locked until the caller commits (a worker's fetch skips locked jobs), so it cannot start
+    before the caller's writes are visible to it. If it starts in between, ours is queued
+    behind it (the run's lock keeps them in order).
     """
-    lock = run_lock(run_id)
-    for _ in range(3):
-        try:
-            async with conn.begin_nested():
-                await _defer(conn, ADVANCE, {"run_id": run_id}, lock=lock, queueing_lock=lock)
-            return
-        except IntegrityError as error:
-            if _constraint(error) != QUEUEING_LOCK_INDEX:
-                raise
-        if (await conn.execute(_PIN_WAITING, {"queueing_lock": lock})).first() is not None:
-            return
-        # The waiting job started between the insert and the pin: queue ours behind it.
-    raise RuntimeError(f"could not queue run {run_id}: its wake-ups keep starting")
+    await conn.execute(_DEFER_RUN, {"run_id": run_id, "task": ADVANCE, "queue": QUEUE})
 
 
 async def defer_expiry(conn: AsyncConnection, run_id: str, deadline: datetime) -> None:
@@ -71,32 +53,8 @@ async def defer_expiry(conn: AsyncConnection, run_id: str, deadline: datetime) -
     Lock-less on purpose: a job scheduled in the future with the run's lock would hold back
     the run's other jobs until it is due (procrastinate #1599).
     """
-    await _defer(conn, EXPIRE, {"run_id": run_id}, at=deadline)
-
-
-async def _defer(
-    conn: AsyncConnection,
-    task: str,
-    args: dict[str, Any],
-    *,
-    lock: str | None = None,
-    queueing_lock: str | None = None,
-    at: datetime | None = None,
-) -> int:
-    params = {
-        "queue": QUEUE,
-        "task": task,
-        "lock": lock,
-        "queueing_lock": queueing_lock,
-        "args": json.dumps(args),
-        "at": at,
-    }
-    return (await conn.execute(_DEFER, params)).scalar_one()
-
-
-def _constraint(error: IntegrityError) -> str | None:
-    diag = getattr(error.orig, "diag", None)
-    return getattr(diag, "constraint_name", None)
+    params = {"queue": QUEUE, "task": EXPIRE, "args": json.dumps({"run_id": run_id})}
+    await conn.execute(_DEFER_EXPIRY, {**params, "at": deadline})
 
 
 # -- sweeps --------------------------------------------------------------------------------------
