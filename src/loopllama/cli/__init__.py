@@ -1,1 +1,1 @@
-"""The `loopllama` command: server commands (serve, migrate, keys) and remote ones (over the SDK)."""
+"""The `loopllama` command: server commands (serve, migrate, keys) and remote ones (SDK)."""

@@ -119,9 +119,7 @@ class Database:
             # Writes are serialized, so one connection serves them all: no pool checkout per
             # transaction. A failed transaction drops it; the next one opens a fresh one.
             if self._writer is None:
-                self._writer = self.sqlite_engine.connect().execution_options(
-                    loopllama_write=True
-                )
+                self._writer = self.sqlite_engine.connect().execution_options(loopllama_write=True)
             try:
                 with self._writer.begin():
                     yield _LoopConnection(self._writer)  # type: ignore[misc]
