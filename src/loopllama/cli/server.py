@@ -55,6 +55,8 @@ def serve(host: str, port: int, no_worker: bool) -> None:
         level=settings.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for noisy in ("httpx", "httpx2"):  # one INFO line per model call otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     app = create_app(settings, run_engine=not no_worker)
     uvicorn.run(
         app,

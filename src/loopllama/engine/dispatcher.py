@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.engine import transitions as t
@@ -137,7 +138,7 @@ class LocalDispatcher:
                 try:
                     async with self._slots:
                         result = await self._runner.advance(run_id)
-                except (OperationalError, DBAPIError, OSError) as error:
+                except (OperationalError, DBAPIError, PoolTimeout, OSError) as error:
                     # The database is unreachable: the run is safe in it; try again later.
                     delay = DB_RETRY_DELAYS[min(failures, len(DB_RETRY_DELAYS) - 1)]
                     failures += 1
