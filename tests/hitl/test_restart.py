@@ -4,14 +4,13 @@ interrupted by a crash is never repeated blindly."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from loopllama.providers.fake import tool_call
 from tests.fakes.provider_server import text
 from tests.fakes.provider_server import tool_call as wire_tool_call
+from tests.fakes.slow_endpoint import SlowEndpoint
 from tests.helpers import LiveServer, wait_for_run
 from tests.hitl.support import make_workflow, respond, settle, start
 
@@ -60,48 +59,8 @@ async def test_a_paused_run_survives_a_restart(tmp_path, provider_server):
         server.stop()
 
 
-class _SlowEndpoint:
-    """A user's endpoint that records each call and answers only when released."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict] = []
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                endpoint.calls.append(
-                    {"body": json.loads(body), "key": self.headers["Idempotency-Key"]}
-                )
-                endpoint.arrived.set()
-                endpoint.release.wait(30)
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"ok")
-                except OSError:
-                    pass  # the caller died meanwhile
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/upsert"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 async def test_crash_during_an_approved_tool_call_never_repeats_it(tmp_path, provider_server):
-    endpoint = _SlowEndpoint()
+    endpoint = SlowEndpoint()
     server = LiveServer(tmp_path, provider_server, LOOPLLAMA_HTTP_TOOL_ALLOW="127.0.0.1")
     server.start()
     try:

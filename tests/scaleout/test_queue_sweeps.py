@@ -5,6 +5,7 @@ whose job vanished, a job a worker lost track of, a stalled worker's job, an ove
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -34,6 +35,8 @@ def queue_db() -> Iterator[str]:
     try:
         psycopg.connect(PG_ADMIN_URL, connect_timeout=2).close()
     except psycopg.OperationalError:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} (required on CI)")
         pytest.skip("PostgreSQL is not reachable (set LOOPLLAMA_TEST_PG)")
     with scratch_database(PG_ADMIN_URL) as url:
         yield url

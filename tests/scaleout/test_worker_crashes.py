@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
 
 from tests.fakes.provider_server import FakeProviderServer, Reply, stall, text, tool_call
+from tests.fakes.slow_endpoint import SlowEndpoint
 from tests.scaleout.support import (
     Cluster,
     create_workflow,
@@ -77,47 +76,10 @@ async def test_sigkill_mid_step_another_worker_finishes_the_run(cluster: Cluster
     assert recovered_in < 15, f"took {recovered_in:.1f}s"
 
 
-class CountingEndpoint:
-    """A user's HTTP endpoint (a custom tool) that counts calls and answers only on release."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                endpoint.calls.append(self.headers["Idempotency-Key"])
-                endpoint.arrived.set()
-                endpoint.release.wait(60)
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"ok")
-                except OSError:
-                    pass  # the caller died meanwhile
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/upsert"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 async def test_sigkill_during_an_approved_tool_call_never_runs_it_twice(
     cluster: Cluster, scaleout_db
 ):
-    endpoint = CountingEndpoint()
+    endpoint = SlowEndpoint()
     cluster.env["LOOPLLAMA_HTTP_TOOL_ALLOW"] = "127.0.0.1"
     cluster.start_api()
     key = await new_api_key(scaleout_db)

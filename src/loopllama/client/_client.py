@@ -6,6 +6,7 @@ sleep and call a pause handler (about twenty lines each, below).
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import copy
 import dataclasses
@@ -35,7 +36,7 @@ def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
     return value if isinstance(value, httpx.Timeout) else httpx.Timeout(value)
 
 
-class _BaseClient:
+class _BaseClient(abc.ABC):
     _config: Config
     _owns_http: bool
 
@@ -109,8 +110,9 @@ class _BaseClient:
         clone._bind_resources()
         return clone
 
+    @abc.abstractmethod
     def _bind_resources(self) -> None:
-        raise NotImplementedError
+        """Attach `workflows` and `runs` (sync or async flavours) to this client."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
