@@ -139,9 +139,11 @@ async def test_event_loop_keeps_running_during_generation(provider: LocalProvide
 
     assert response.tokens_out == 64
     assert elapsed > 0.3  # long enough for the check below to mean something
+    # A loop blocked by the generation would tick once or twice in all that time; generous
+    # bounds keep this about blocking, not about how busy the machine is.
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert len(ticks) >= elapsed / 0.01 * 0.5
-    assert max(gaps) < 0.2
+    assert len(ticks) >= 5
+    assert max(gaps) < elapsed / 2
 
 
 async def test_timeout_stops_generation_and_the_provider_recovers() -> None:

@@ -105,7 +105,8 @@ async def _restart_under_load(cluster: Cluster, server: PrivatePostgres, url: st
     unavailable = [body for status, body, _ in outcomes if status == 503]
     assert unavailable, "the load never saw the database down"
     assert all(body == UNAVAILABLE for body in unavailable)
-    assert max(elapsed for _, _, elapsed in outcomes) < 10, "a request hung"
+    # Connection attempts give up after 5 s: a request far past that has hung.
+    assert max(elapsed for _, _, elapsed in outcomes) < 20, "a request hung"
     assert before > 0 and len(accepted) > before and during > before
     assert len(accepted) > len([o for o in outcomes[:during] if o[0] == 202])  # after restart
     failed = [run for run in done.values() if run["status"] != "completed"]
