@@ -53,6 +53,20 @@ async def wait_for_run(
         await asyncio.sleep(0.01)
 
 
+def with_fake_providers(settings: Any, provider_server: Any, **provider_options: Any) -> Any:
+    """`settings` with the Anthropic and OpenAI providers pointed at a fake provider server."""
+    from loopllama.settings import ProviderSettings
+
+    providers = ProviderSettings(
+        anthropic_api_key="sk-ant-test",
+        anthropic_base_url=provider_server.url,
+        openai_api_key="sk-test",
+        openai_base_url=provider_server.openai_url,
+        **provider_options,
+    )
+    return settings.model_copy(update={"providers": providers})
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,22 +10,16 @@ import pytest
 
 from loopllama.settings import ModelSettings, ProviderSettings
 from tests.fakes.provider_server import error, overloaded, rate_limited, stall, text
-from tests.helpers import app_client, wait_for_run
+from tests.helpers import app_client, wait_for_run, with_fake_providers
 
 
 @pytest.fixture
 async def http(settings, provider_server, api_key) -> AsyncIterator[httpx.AsyncClient]:
-    configured = settings.model_copy(
+    configured = with_fake_providers(settings, provider_server).model_copy(
         update={
-            "providers": ProviderSettings(
-                anthropic_api_key="sk-ant-test",
-                anthropic_base_url=provider_server.url,
-                openai_api_key="sk-openai-test",
-                openai_base_url=provider_server.openai_url,
-            ),
             "models": ModelSettings(
                 timeout=0.5, max_retries=2, retry_base_delay=0.01, retry_max_delay=0.05
-            ),
+            )
         }
     )
     async with app_client(configured, api_key) as client:
@@ -103,17 +97,8 @@ async def test_unreachable_provider(settings, api_key):
 
 @pytest.mark.parametrize("model", ["claude-sonnet-4-6", "gpt-4.1"])
 async def test_the_aiohttp_transport_carries_runs_too(settings, provider_server, api_key, model):
-    configured = settings.model_copy(
-        update={
-            "providers": ProviderSettings(
-                anthropic_api_key="sk-ant-test",
-                anthropic_base_url=provider_server.url,
-                openai_api_key="sk-test",
-                openai_base_url=provider_server.openai_url,
-                http_transport="aiohttp",
-                max_connections=50,
-            )
-        }
+    configured = with_fake_providers(
+        settings, provider_server, http_transport="aiohttp", max_connections=50
     )
     provider_server.enqueue(overloaded(), text("over aiohttp", 4, 2))
     async with app_client(configured, api_key) as client:

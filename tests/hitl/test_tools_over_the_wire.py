@@ -10,9 +10,8 @@ import httpx
 import pytest
 
 from loopllama.providers import fake
-from loopllama.settings import ProviderSettings
 from tests.fakes.provider_server import text, tool_call
-from tests.helpers import app_client
+from tests.helpers import app_client, with_fake_providers
 from tests.hitl.support import make_workflow, respond, settle, start
 
 CRM_TOOL = {
@@ -29,17 +28,7 @@ CRM_TOOL = {
 
 @pytest.fixture
 async def wire(settings, provider_server, api_key) -> AsyncIterator[httpx.AsyncClient]:
-    configured = settings.model_copy(
-        update={
-            "providers": ProviderSettings(
-                anthropic_api_key="sk-ant-test",
-                anthropic_base_url=provider_server.url,
-                openai_api_key="sk-test",
-                openai_base_url=provider_server.openai_url,
-            )
-        }
-    )
-    async with app_client(configured, api_key) as client:
+    async with app_client(with_fake_providers(settings, provider_server), api_key) as client:
         yield client
 
 

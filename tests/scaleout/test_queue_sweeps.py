@@ -5,9 +5,8 @@ whose job vanished, a job a worker lost track of, a stalled worker's job, an ove
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import psycopg
@@ -22,29 +21,16 @@ from loopllama.providers.fake import FakeProvider, tool_call
 from loopllama.providers.registry import ProviderRegistry
 from loopllama.settings import DatabaseSettings, Settings
 from loopllama.store.db import Database
-from tests.conftest import PG_ADMIN_URL
-from tests.scaleout.support import new_api_key, scratch_database
+from tests.scaleout.support import new_api_key
 
 pytestmark = pytest.mark.postgres
 
 FAST = WorkerSettings(heartbeat=0.2, stalled_after=0.6, sweep_every=0.2, poll_interval=0.1)
 
 
-@pytest.fixture(scope="module")
-def queue_db() -> Iterator[str]:
-    try:
-        psycopg.connect(PG_ADMIN_URL, connect_timeout=2).close()
-    except psycopg.OperationalError:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} (required on CI)")
-        pytest.skip("PostgreSQL is not reachable (set LOOPLLAMA_TEST_PG)")
-    with scratch_database(PG_ADMIN_URL) as url:
-        yield url
-
-
 @pytest.fixture
-def settings(queue_db: str) -> Settings:
-    return Settings(database=DatabaseSettings(url=queue_db, pool_size=3))
+def settings(scaleout_db: str) -> Settings:
+    return Settings(database=DatabaseSettings(url=scaleout_db, pool_size=3))
 
 
 @pytest.fixture
