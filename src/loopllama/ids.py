@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 from datetime import UTC, datetime, timedelta
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def new_id() -> str:
-    """A 25-character id: 'c' and 24 random base-36 characters (about 124 bits, unguessable)."""
-    return "c" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    """A 25-character id: 'c' and 24 random base-36 characters (about 124 bits, unguessable).
+
+    The digits of one 160-bit random number (uniform enough: 2**160 is 6e10 times 36**24),
+    from the OS's CSPRNG like `secrets`, but ten times cheaper than 24 `secrets.choice` calls:
+    several ids are made per run.
+    """
+    number = int.from_bytes(os.urandom(20), "big")
+    digits = []
+    for _ in range(24):
+        number, digit = divmod(number, 36)
+        digits.append(_ALPHABET[digit])
+    return "c" + "".join(digits)
 
 
 _last = datetime.min.replace(tzinfo=UTC)

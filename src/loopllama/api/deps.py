@@ -35,7 +35,7 @@ async def get_account(request: Request, services: ServicesDep) -> str:
     token = token.strip()
     if not token.startswith(KEY_PREFIX) or len(token) <= len(KEY_PREFIX):
         raise Unauthenticated("Invalid token format")
-    async with services.db.read() as conn:
+    async with services.db.query() as conn:
         account_id = await account_for_key(conn, token)
     if account_id is None:
         raise Unauthenticated("Invalid API key")

@@ -49,4 +49,9 @@ def worker(concurrency: int | None, grace: float | None) -> None:
         level=settings.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    asyncio.run(run_worker(settings, options))
+    try:  # uvloop (installed with the server, and what `serve` runs on): a faster event loop
+        import uvloop
+    except ImportError:
+        asyncio.run(run_worker(settings, options))
+    else:
+        uvloop.run(run_worker(settings, options))

@@ -69,9 +69,11 @@ class Runner:
         try:
             async with self.db.write() as conn:
                 run = await t.claim_run(conn, run_id)
-            if run is None:
-                return None
-            return await _RunDriver(self, run).drive()
+                if run is None:
+                    return None
+                driver = _RunDriver(self, run)
+                await driver.load(conn)
+            return await driver.drive()
         except t.LostOwnership:
             log.warning("run %s was taken over by another engine; leaving it", run_id)
             return None
@@ -91,13 +93,21 @@ class _RunDriver:
         self.hitl: dict[str, Any] = self.snapshot.get("human_in_the_loop") or {}
         self.crew: list[dict[str, Any]] = self.snapshot["crew"]
         self.deadline: datetime | None = None
+        self.steps: list[dict[str, Any]] = []  # as the database had them when claimed
         self._tools: dict[str, Any] | None = None
         self._started: dict[str, Any] | None = None
         self._completed = False
 
+    async def load(self, conn: Any) -> None:
+        """Read the run's steps in the claim's transaction; a fresh run's first step starts
+        in it too (one transaction from the queue to the first model call)."""
+        self.steps = await get_steps(conn, self.run_id)
+        if not self.steps:
+            first = await t.start_step(conn, self.run_id, self.attempt, **self._step_spec(0, []))
+            self.steps = [first]
+
     async def drive(self) -> Advanced:
-        async with self.db.read() as conn:
-            existing = await get_steps(conn, self.run_id)
+        existing = self.steps
         prior: list[tuple[str, str]] = []
         started: dict[str, Any] | None = None  # the next step, started as the last one closed
         for order, agent in enumerate(self.crew):

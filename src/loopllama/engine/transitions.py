@@ -85,7 +85,7 @@ async def create_run(
         "pause_deadline": None,
         "attempt": 0,
     }
-    await conn.execute(runs.insert().values(**row))
+    await conn.execute(sql.RUN_INSERT, row)
     return row
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.ids import new_id, utcnow
+from loopllama.store.statements import ACCOUNT_FOR_KEY
 from loopllama.store.tables import accounts, api_keys
 
 KEY_PREFIX = "ll_live_"
@@ -75,8 +76,4 @@ async def revoke_key(conn: AsyncConnection, key_id: str) -> bool:
 
 async def account_for_key(conn: AsyncConnection, key: str) -> str | None:
     """The account id of an active key, or None."""
-    return await conn.scalar(
-        select(api_keys.c.account_id).where(
-            api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None)
-        )
-    )
+    return await conn.scalar(ACCOUNT_FOR_KEY, {"b_key_hash": hash_key(key)})

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.ids import new_id, utcnow
+from loopllama.store.statements import WORKFLOW_OF_ACCOUNT
 from loopllama.store.tables import workflows
 
 
@@ -31,15 +32,8 @@ async def insert_workflow(
 async def get_workflow(
     conn: AsyncConnection, account_id: str, workflow_id: str
 ) -> dict[str, Any] | None:
-    row = (
-        await conn.execute(
-            select(workflows).where(
-                workflows.c.id == workflow_id,
-                workflows.c.account_id == account_id,
-                workflows.c.deleted_at.is_(None),
-            )
-        )
-    ).first()
+    parameters = {"b_workflow": workflow_id, "b_account": account_id}
+    row = (await conn.execute(WORKFLOW_OF_ACCOUNT, parameters)).first()
     return dict(row._mapping) if row else None
 
 
