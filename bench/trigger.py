@@ -2,10 +2,12 @@
 
     .venv/bin/python -m bench.trigger [--rates 250,500,1000] [--seconds 10]
                                       [--backends sqlite,postgresql] [--max-connections 64]
+                                      [--api-processes 1,2]
 
-Topology: one `loopllama serve` process. On SQLite it runs the engine too (the only embedded
-topology), answered by a zero-latency fake Anthropic server in its own process; on PostgreSQL it
-is `serve --no-worker` (the API tier alone: runs wait in the queue for workers).
+Topology: on SQLite one `loopllama serve` process, which runs the engine too (the only embedded
+topology), answered by a zero-latency fake Anthropic server in its own process. On PostgreSQL
+the API tier alone: 1, then 2 `serve --no-worker` processes (`--api-processes`; runs wait in
+the queue for workers), the load spread over them in turn as a load balancer would.
 
 Open loop: request i is due at start + i / rate, whatever happened to the others, and its latency
 counts from that due time, so a server that falls behind shows the wait (no coordinated
@@ -40,16 +42,17 @@ RESULTS = Path(__file__).parent / "results"
 WARM_UP_S = 2.0
 
 
-async def open_loop(url: str, key: str, path: str, rate: float, seconds: float) -> dict:
+async def open_loop(urls: list[str], key: str, path: str, rate: float, seconds: float) -> dict:
     """Requests due at a fixed rate; latency from each request's due time to its answer."""
     connector = aiohttp.TCPConnector(limit=1000)
     headers = {"Authorization": f"Bearer {key}"}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    async with aiohttp.ClientSession(url, connector=connector, headers=headers) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
         async def one(i: int, due: float, counted: bool) -> None:
-            async with session.post(path, json={"input": f"t{i}"}) as response:
+            target = urls[i % len(urls)] + path
+            async with session.post(target, json={"input": f"t{i}"}) as response:
                 await response.read()
                 statuses[response.status] = statuses.get(response.status, 0) + 1
             if counted:
@@ -80,20 +83,21 @@ async def open_loop(url: str, key: str, path: str, rate: float, seconds: float) 
     }
 
 
-async def closed_loop(url: str, key: str, path: str, clients: int, seconds: float) -> dict:
+async def closed_loop(urls: list[str], key: str, path: str, clients: int, seconds: float) -> dict:
     connector = aiohttp.TCPConnector(limit=clients)
     headers = {"Authorization": f"Bearer {key}"}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    async with aiohttp.ClientSession(url, connector=connector, headers=headers) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         stop_at = time.perf_counter() + WARM_UP_S + seconds
         counting_from = time.perf_counter() + WARM_UP_S
 
         async def client(n: int) -> None:
+            target = urls[n % len(urls)] + path
             i = 0
             while (now := time.perf_counter()) < stop_at:
                 i += 1
-                async with session.post(path, json={"input": f"c{n}-{i}"}) as response:
+                async with session.post(target, json={"input": f"c{n}-{i}"}) as response:
                     await response.read()
                     statuses[response.status] = statuses.get(response.status, 0) + 1
                 if now >= counting_from:
@@ -111,28 +115,34 @@ async def closed_loop(url: str, key: str, path: str, clients: int, seconds: floa
     }
 
 
-def measure(backend: str, rates: list[float], seconds: float, clients: int) -> dict:
+def measure(
+    backend: str, rates: list[float], seconds: float, clients: int, api_processes: int
+) -> dict:
     with fake_provider(0.0) as provider_url, scratch_database(backend) as url:
         env = environment(url, provider_url)
         key = cli(env, "keys", "create", "--account", "bench").strip().splitlines()[-1]
         extra = ("--no-worker",) if backend == "postgresql" else ()
-        server, base = start_server(env, *extra)
+        servers = [start_server(env, *extra) for _ in range(api_processes)]
+        bases = [base for _, base in servers]
         try:
-            path = f"/v1/workflows/{create_workflow(base, key, 1)}/runs"
+            path = f"/v1/workflows/{create_workflow(bases[0], key, 1)}/runs"
+            topology = "serve --no-worker" if extra else "serve (API and engine)"
             figures: dict = {
                 "backend": backend,
-                "topology": "serve --no-worker" if extra else "serve (API and engine)",
+                "topology": f"{api_processes} x {topology}",
+                "api_processes": api_processes,
                 "open_loop": [],
             }
+            label = {"backend": backend, "api_processes": api_processes}
             for rate in rates:
-                result = asyncio.run(open_loop(base, key, path, rate, seconds))
-                print(json.dumps({"backend": backend, **result}), flush=True)
+                result = asyncio.run(open_loop(bases, key, path, rate, seconds))
+                print(json.dumps({**label, **result}), flush=True)
                 figures["open_loop"].append(result)
-            result = asyncio.run(closed_loop(base, key, path, clients, seconds))
-            print(json.dumps({"backend": backend, **result}), flush=True)
+            result = asyncio.run(closed_loop(bases, key, path, clients, seconds))
+            print(json.dumps({**label, **result}), flush=True)
             figures["closed_loop"] = result
         finally:
-            stop(server)
+            stop(*(process for process, _ in servers))
     return figures
 
 
@@ -142,12 +152,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--max-connections", type=int, default=64)
+    parser.add_argument(
+        "--api-processes", default="1,2", help="API process counts to try on PostgreSQL"
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
-    figures = [
-        measure(backend, rates, args.seconds, args.max_connections)
-        for backend in args.backends.split(",")
-    ]
+    figures = []
+    for backend in args.backends.split(","):
+        # SQLite is one process by design: its engine is in the serving process.
+        counts = [1] if backend == "sqlite" else [int(n) for n in args.api_processes.split(",")]
+        for count in counts:
+            figures.append(measure(backend, rates, args.seconds, args.max_connections, count))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "trigger.json").write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -31,7 +31,8 @@ class DatabaseSettings(_Section):
     pool_size: int = Field(
         10,
         validation_alias=_env("LOOPLLAMA_DATABASE_POOL_SIZE"),
-        description="Connections kept open per process (PostgreSQL).",
+        description="Connections per process (PostgreSQL); a transaction that finds them all "
+        "busy waits for one (up to 10 s, then 503 or the engine's retry).",
     )
 
 

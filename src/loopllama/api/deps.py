@@ -20,7 +20,8 @@ from loopllama.store import workflows as workflow_store
 from loopllama.store.keys import KEY_PREFIX, account_for_key
 
 
-def get_services(request: Request) -> Services:
+# async, like every dependency here: FastAPI runs a plain `def` one in a worker thread.
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 

@@ -102,7 +102,10 @@ class Database:
             self.engine: AsyncEngine = create_async_engine(
                 async_url(url),
                 pool_size=pool_size,
-                max_overflow=pool_size * 2,
+                # No overflow: an overflow connection is closed when it is returned, so a busy
+                # process would open (PostgreSQL forks a backend) and close one per request.
+                # Past `pool_size`, a transaction waits for a connection instead.
+                max_overflow=0,
                 pool_timeout=10,
                 json_serializer=_json_dumps,
                 json_deserializer=orjson.loads,
