@@ -183,8 +183,7 @@ def _ping_if_idle(engine: Engine) -> None:
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
-        if record is not None:  # None: the connection was invalidated
-            record.info["idle_since"] = time.monotonic()
+        record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
