@@ -128,6 +128,12 @@ async def test_secrets_stay_out_of_logs_and_results(
     [
         (
             {"type": "object", "properties": {"a": {"$ref": "https://schemas.test/a.json"}}},
+            "Tool crm_upsert is misconfigured: input_schema may only use $ref within itself (a "
+            "JSON pointer or anchor starting with '#'); remote and file references such as "
+            "'https://schemas.test/a.json' are not allowed",
+        ),
+        (
+            {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}},
             "Invalid input for crm_upsert: the tool's input schema has a $ref that cannot be "
             "resolved",
         ),

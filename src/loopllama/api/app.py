@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
+from loopllama.api.guards import PathGuard
 from loopllama.api.openapi import install_openapi
 from loopllama.api.routes import health, runs, workflows
 from loopllama.api.services import Services
@@ -63,10 +64,14 @@ def create_app(
         lifespan=lifespan,
         default_response_class=JSON,
         redoc_url=None,
+        # No redirects anywhere: `/v1/workflows/` is a 404, never a `Location` built from the
+        # request's Host header.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    app.add_middleware(PathGuard)
     app.include_router(health.router)
     app.include_router(workflows.router)
     app.include_router(runs.router)

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loopllama.api.errors import MalformedJSON
 from loopllama.api.services import Services
 from loopllama.errors import InvalidRequest, NotFound, Unauthenticated
+from loopllama.limits import MAX_ID_LENGTH, MAX_JSON_DEPTH, json_depth_exceeds
+from loopllama.store import runs as run_store
 from loopllama.store import workflows as workflow_store
 from loopllama.store.keys import KEY_PREFIX, account_for_key
 
@@ -52,6 +54,8 @@ def parse_json(body: bytes) -> Any:
     Routes read the raw body first (never while holding a database transaction: a slow client
     must not hold SQLite's write lock) and parse it after the resource lookup.
     """
+    if json_depth_exceeds(body):  # before parsing: deep values break recursive code later
+        raise InvalidRequest(f"JSON body must not be nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -73,10 +77,27 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def plausible_id(value: str) -> bool:
+    """Whether `value` could be one of our ids. Anything else (too long, a NUL, which
+    PostgreSQL cannot even compare) is a 404 without a database round trip."""
+    return 0 < len(value) <= MAX_ID_LENGTH and value.isascii() and value.isalnum()
+
+
 async def get_workflow_or_404(
     conn: AsyncConnection, account_id: str, workflow_id: str
 ) -> dict[str, Any]:
+    if not plausible_id(workflow_id):
+        raise NotFound()
     workflow = await workflow_store.get_workflow(conn, account_id, workflow_id)
     if workflow is None:
         raise NotFound()
     return workflow
+
+
+async def get_run_or_404(conn: AsyncConnection, account_id: str, run_id: str) -> dict[str, Any]:
+    if not plausible_id(run_id):
+        raise NotFound()
+    run = await run_store.get_run(conn, account_id, run_id)
+    if run is None:
+        raise NotFound()
+    return run

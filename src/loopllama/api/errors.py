@@ -16,11 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loopllama import errors
-from loopllama.schemas.validation import issue_message
+from loopllama.schemas.validation import first_message
 
 log = logging.getLogger("loopllama.api")
 
@@ -85,6 +87,17 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route serves on this path (Starlette's 405 names only the first
+    route that matched the path, so `PUT /v1/workflows` said `Allow: GET`)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**scope, "method": "\x00"})  # a method no route serves
+        if match is Match.PARTIAL:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.LoopLlamaError)
     async def _domain(_request: Request, error: errors.LoopLlamaError) -> Response:
@@ -95,13 +108,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(status, error.message, headers)
 
     @app.exception_handler(HTTPException)
-    async def _http(_request: Request, error: HTTPException) -> Response:
+    async def _http(request: Request, error: HTTPException) -> Response:
         message = MESSAGE_OF_STATUS.get(error.status_code, str(error.detail))
-        return error_response(error.status_code, message, getattr(error, "headers", None))
+        headers = getattr(error, "headers", None)
+        if error.status_code == 405:
+            headers = {"Allow": ", ".join(allowed_methods(app, request.scope))}
+        return error_response(error.status_code, message, headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _error: ClientDisconnect) -> Response:
+        # The client left (or was cut off by the read deadline) mid-body: nobody to answer.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> Response:
-        return error_response(400, issue_message(dict(error.errors()[0])))
+        return error_response(400, first_message([dict(e) for e in error.errors()]))
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_request: Request, _error: BodyTooLarge) -> Response:

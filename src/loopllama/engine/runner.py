@@ -23,6 +23,7 @@ from loopllama.engine import transitions as t
 from loopllama.engine.prompts import ASK_HUMAN, step_input
 from loopllama.engine.retry import complete_with_retries
 from loopllama.engine.tools import ToolContext, ToolOutcome, build_toolbox, summarize_call
+from loopllama.limits import MAX_JSON_DEPTH, value_depth_exceeds
 from loopllama.providers.base import (
     Message,
     ModelRequest,
@@ -195,6 +196,9 @@ class _RunDriver:
                 response = await complete_with_retries(provider, request, self.settings.models)
             except ProviderError as error:
                 return await self._fail(step, error.reason)
+            problem = _tool_input_problem(response.tool_calls)
+            if problem is not None:  # it could be neither stored nor validated
+                return await self._fail(step, problem)
             transcript.append(response.message)
             async with self.db.write() as conn:
                 if not response.tool_calls:
@@ -369,6 +373,16 @@ class _RunDriver:
                 pending={**pending, "step_id": step["id"], "call_row_id": row["id"]},
                 timeout_seconds=self.hitl.get("timeout_seconds"),
             )
+
+
+def _tool_input_problem(calls: Any) -> str | None:
+    for call in calls:
+        if value_depth_exceeds(call.input, MAX_JSON_DEPTH):
+            return (
+                f"the model called {call.name[:64]} with input nested more than "
+                f"{MAX_JSON_DEPTH} levels deep"
+            )
+    return None
 
 
 def _dump(transcript: list[Message]) -> list[dict[str, Any]]:

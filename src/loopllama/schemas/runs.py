@@ -13,7 +13,7 @@ _PUBLIC_PENDING_KEYS = ("kind", "prompt", "tool", "tool_input", "expires_at")
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class RunCreate(_Body):
@@ -21,6 +21,14 @@ class RunCreate(_Body):
 
 
 class RespondIn(_Body):
+    # The document says what the route enforces: `input` is required with `action: input`.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"action": {"const": "input"}}},
+            "then": {"required": ["input"]},
+        }
+    )
+
     action: Literal["input", "approve", "reject"]
     input: Annotated[str, Field(min_length=1, max_length=16000)] = Field(default=None)  # type: ignore[assignment]
     reason: Annotated[str, Field(max_length=2000)] | None = None

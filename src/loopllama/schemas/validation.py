@@ -7,9 +7,11 @@ translates its first error into that wording, so clients can rely on the exact s
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
 from loopllama.errors import InvalidRequest
 
@@ -21,7 +23,32 @@ def validate(model: type[Model], data: Any) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise InvalidRequest(issue_message(error.errors()[0])) from None
+        raise InvalidRequest(first_message(error.errors())) from None
+
+
+def first_message(issues: list[Any]) -> str:
+    """The first issue's message. Zod reports every unknown key of an object in one issue
+    (`Unrecognized key(s) in object: 'a', 'b'`) where pydantic has one error per key."""
+    first = issues[0]
+    if first["type"] != "extra_forbidden":
+        return issue_message(first)
+    parent = tuple(first["loc"][:-1])
+    names = [
+        f"'{issue['loc'][-1]}'"
+        for issue in issues
+        if issue["type"] == "extra_forbidden" and tuple(issue["loc"][:-1]) == parent
+    ]
+    return f"Unrecognized key(s) in object: {', '.join(names)}"
+
+
+def whole_number(value: Any) -> Any:
+    """A JSON number with no fractional part (`5.0`, `1e308`) as an int, as zod's `.int()`
+    accepts it, so that its bounds answer `Number must be ...`; `1.5` stays a float."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, float) and math.isfinite(value):
+        raise PydanticCustomError("not_integer", "Expected integer, received float")
+    return value
 
 
 def received(value: Any) -> str:
@@ -59,6 +86,10 @@ def issue_message(issue: dict[str, Any]) -> str:
     value = issue.get("input")
     if kind == "missing":
         return "Required"
+    if kind == "extra_forbidden":
+        return f"Unrecognized key(s) in object: '{issue['loc'][-1]}'"
+    if kind == "not_integer":
+        return "Expected integer, received float"
     if kind in _EXPECTED:
         return f"Expected {_EXPECTED[kind]}, received {received(value)}"
     if kind == "string_too_short":

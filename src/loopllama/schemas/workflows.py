@@ -5,42 +5,79 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from loopllama.ids import iso
+from loopllama.schemas.validation import whole_number
 
 SECRET_MASK = "********"
-_TOOL_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
+TOOL_NAME_PATTERN = "^[a-z0-9_-]+$"
+# RFC 9110: a header name is a token; a value is visible ASCII with inner spaces and tabs
+# (no CR or LF: a value must never start a second header).
+HEADER_NAME_PATTERN = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
+HEADER_VALUE_PATTERN = r"^([\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?)?$"
+_TOOL_NAME = re.compile(TOOL_NAME_PATTERN)
+_HEADER_NAME = re.compile(HEADER_NAME_PATTERN)
+_HEADER_VALUE = re.compile(HEADER_VALUE_PATTERN)
 
 
 def _tool_name(value: str) -> str:
     if not _TOOL_NAME.match(value):
-        raise ValueError(
-            f"Invalid tool name '{value}': use 1-64 characters of a-z, 0-9, '_' and '-'"
-        )
+        raise ValueError(f"Invalid tool name '{value}': use only a-z, 0-9, '_' and '-'")
     return value
 
 
-ToolName = Annotated[str, AfterValidator(_tool_name)]
+# Lengths first (the one wording of every length limit), then the alphabet. The pattern is
+# published in the OpenAPI document; the message of a mismatch names the rule.
+ToolName = Annotated[
+    str,
+    Field(min_length=1, max_length=64, json_schema_extra={"pattern": TOOL_NAME_PATTERN}),
+    AfterValidator(_tool_name),
+]
+
+
+def _headers(value: dict[str, str]) -> dict[str, str]:
+    # Checked when the workflow is saved, not only when the tool runs: a value with CR/LF
+    # would otherwise sit in the database until a run fails on it.
+    for name, header in value.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(
+                f"Invalid header name '{name}': use letters, digits and !#$%&'*+-.^_`|~"
+            )
+        if not _HEADER_VALUE.match(header):
+            raise ValueError(
+                f"Invalid value of header '{name}': use visible ASCII characters and inner "
+                "spaces only (no CR, LF or other control characters)"
+            )
+    return value
 
 
 class _Body(BaseModel):
-    # Strict: "5" is not a number and 5 is not a string. Unknown keys are ignored.
-    model_config = ConfigDict(strict=True, extra="ignore")
+    # Strict: "5" is not a number and 5 is not a string. An unknown key is an error (a
+    # misspelled field must never be silently dropped).
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class AgentIn(_Body):
     role: Annotated[str, Field(min_length=1, max_length=60)]
     systemPrompt: Annotated[str, Field(min_length=1, max_length=8000)]
-    model: Annotated[str, Field(max_length=80)] = Field(default=None)  # type: ignore[assignment]
+    model: Annotated[str, Field(min_length=1, max_length=80)] = Field(default=None)  # type: ignore[assignment]
     tools: Annotated[list[ToolName], Field(max_length=20)] = Field(default_factory=list)
 
 
 class HumanInTheLoopIn(_Body):
     ask_questions: bool = False
     approve_tools: Annotated[list[ToolName], Field(max_length=50)] = Field(default_factory=list)
-    timeout_seconds: Annotated[int, Field(ge=1, le=30 * 24 * 3600)] | None = None
+    timeout_seconds: (
+        Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=30 * 24 * 3600)] | None
+    ) = None
     on_timeout: Literal["reject", "fail"] = "reject"
+
+
+HeaderName = Annotated[str, Field(json_schema_extra={"pattern": HEADER_NAME_PATTERN})]
+HeaderValue = Annotated[
+    str, Field(max_length=8192, json_schema_extra={"pattern": HEADER_VALUE_PATTERN})
+]
 
 
 class CustomToolIn(_Body):
@@ -48,12 +85,14 @@ class CustomToolIn(_Body):
     description: Annotated[str, Field(min_length=1, max_length=1024)]
     input_schema: dict[str, Any]
     url: Annotated[str, Field(min_length=1, max_length=2048)]
-    headers: dict[str, Annotated[str, Field(max_length=8192)]] = Field(default_factory=dict)
+    headers: Annotated[dict[HeaderName, HeaderValue], AfterValidator(_headers)] = Field(
+        default_factory=dict
+    )
 
 
 Name = Annotated[str, Field(min_length=1, max_length=120)]
 Description = Annotated[str, Field(max_length=500)] | None
-ModelName = Annotated[str, Field(max_length=80)]
+ModelName = Annotated[str, Field(min_length=1, max_length=80)]
 Crew = Annotated[list[AgentIn], Field(min_length=1, max_length=10)]
 Tools = Annotated[list[CustomToolIn], Field(max_length=20)]
 

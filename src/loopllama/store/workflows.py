@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.ids import new_id, utcnow
@@ -37,13 +37,46 @@ async def get_workflow(
     return dict(row._mapping) if row else None
 
 
-async def list_workflows(conn: AsyncConnection, account_id: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(
+async def list_workflows(
+    conn: AsyncConnection,
+    account_id: str,
+    *,
+    limit: int | None = None,
+    after: tuple[Any, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Most recently updated first; `after` is the (updated_at, id) of the last one seen."""
+    query = (
         select(workflows)
         .where(workflows.c.account_id == account_id, workflows.c.deleted_at.is_(None))
         .order_by(workflows.c.updated_at.desc(), workflows.c.id.desc())
     )
+    if after is not None:
+        updated_at, workflow_id = after
+        query = query.where(
+            or_(
+                workflows.c.updated_at < updated_at,
+                and_(workflows.c.updated_at == updated_at, workflows.c.id < workflow_id),
+            )
+        )
+    if limit is not None:
+        query = query.limit(limit)
+    rows = await conn.execute(query)
     return [dict(row._mapping) for row in rows]
+
+
+async def list_position(
+    conn: AsyncConnection, account_id: str, workflow_id: str
+) -> tuple[Any, str] | None:
+    """Where a workflow of the account sits in the list: its (updated_at, id). A workflow
+    deleted since a client saw it still marks its place."""
+    row = (
+        await conn.execute(
+            select(workflows.c.updated_at, workflows.c.id).where(
+                workflows.c.account_id == account_id, workflows.c.id == workflow_id
+            )
+        )
+    ).first()
+    return (row.updated_at, row.id) if row else None
 
 
 async def update_workflow(

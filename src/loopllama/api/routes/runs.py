@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from loopllama.api.deps import AccountDep, ServicesDep, get_workflow_or_404, parse_json
+from loopllama.api.deps import (
+    AccountDep,
+    ServicesDep,
+    get_run_or_404,
+    get_workflow_or_404,
+    parse_json,
+)
 from loopllama.api.errors import JSON
 from loopllama.api.openapi import body_of, responses
 from loopllama.engine import transitions
-from loopllama.errors import InvalidRequest, NotFound, WorkflowPaused
+from loopllama.errors import InvalidRequest, WorkflowPaused
 from loopllama.schemas.runs import RespondIn, RunCreate, run_public, step_public
 from loopllama.schemas.validation import validate
 from loopllama.store import runs as store
@@ -55,9 +61,7 @@ async def list_runs(workflow_id: str, account: AccountDep, services: ServicesDep
 async def retrieve_run(run_id: str, account: AccountDep, services: ServicesDep) -> JSON:
     """The run with its ordered steps (and each step's tool calls)."""
     async with services.db.read() as conn:
-        run = await store.get_run(conn, account, run_id)
-        if run is None:
-            raise NotFound()
+        run = await get_run_or_404(conn, account, run_id)
         steps = await store.get_steps(conn, run_id)
         calls = await store.get_tool_calls(conn, run_id) if steps else []
     calls_of: dict[str, list] = {}
@@ -80,9 +84,7 @@ async def respond(
 ) -> JSON:
     raw = await request.body()
     async with services.db.write() as conn:
-        run = await store.get_run(conn, account, run_id)
-        if run is None:
-            raise NotFound()
+        run = await get_run_or_404(conn, account, run_id)
         body = validate(RespondIn, parse_json(raw))
         if body.action == "input" and body.input is None:
             raise InvalidRequest("Required")

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from loopllama.api.deps import AccountDep, ServicesDep, get_workflow_or_404, parse_json
+from loopllama.api.deps import (
+    AccountDep,
+    ServicesDep,
+    get_workflow_or_404,
+    parse_json,
+    plausible_id,
+)
 from loopllama.api.errors import JSON
 from loopllama.api.openapi import body_of, responses
 from loopllama.engine.prompts import DEFAULT_CREW
 from loopllama.engine.workflow_rules import check_workflow
+from loopllama.errors import InvalidRequest
+from loopllama.limits import MAX_ID_LENGTH
 from loopllama.schemas.validation import validate
 from loopllama.schemas.workflows import (
     WorkflowCreate,
@@ -23,13 +31,37 @@ from loopllama.store import workflows as store
 
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
 
+DEFAULT_PAGE = 100  # `after` without `limit`
+LIMIT_HELP = "Page size, 1-1000 (100 when only `after` is given). Adds `has_more`."
+AFTER_HELP = "A workflow id: the page starts after it in the list's order."
 
-@router.get("", responses=responses("WorkflowList"), summary="List workflows")
-async def list_workflows(account: AccountDep, services: ServicesDep) -> JSON:
-    """Every workflow of the account, most recently updated first."""
+
+@router.get(
+    "",
+    responses=responses("WorkflowList", errors=(400,)),
+    summary="List workflows (every one, or a page with limit and after)",
+)
+async def list_workflows(
+    account: AccountDep,
+    services: ServicesDep,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description=LIMIT_HELP)] = None,
+    after: Annotated[str | None, Query(max_length=MAX_ID_LENGTH, description=AFTER_HELP)] = None,
+) -> JSON:
+    """Every workflow of the account, most recently updated first; with `limit` or `after`,
+    one page of them and `has_more`."""
     async with services.db.read() as conn:
-        rows = await store.list_workflows(conn, account)
-    return JSON({"data": [workflow_public(row) for row in rows]})
+        position = None
+        if after is not None:
+            position = plausible_id(after) and await store.list_position(conn, account, after)
+            if not position:
+                raise InvalidRequest("after must be the id of a workflow of this account")
+        if limit is None and after is None:
+            rows = await store.list_workflows(conn, account)
+            return JSON({"data": [workflow_public(row) for row in rows]})
+        page = limit or DEFAULT_PAGE
+        rows = await store.list_workflows(conn, account, limit=page + 1, after=position)
+    data = [workflow_public(row) for row in rows[:page]]
+    return JSON({"data": data, "has_more": len(rows) > page})
 
 
 @router.post(
@@ -68,7 +100,7 @@ async def retrieve_workflow(workflow_id: str, account: AccountDep, services: Ser
 @router.patch(
     "/{workflow_id}",
     openapi_extra=body_of(WorkflowUpdate),
-    responses=responses("Workflow", errors=(400,)),
+    responses=responses("Workflow", errors=(400, 404)),
     summary="Update a workflow (pause with status: paused, reactivate with status: active)",
 )
 async def update_workflow(

@@ -5,6 +5,7 @@ registry.py      build_toolbox and the create-time checks of custom tool definit
 email.py         send_email over LOOPLLAMA_SMTP_URL
 http_request.py  http_request
 custom.py        custom tools: POST the input as JSON to the user's endpoint
+schema.py        custom tools' input schemas: bounded, self-contained, never fetched
 ssrf.py          which addresses HTTP tools may reach, enforced at connect time
 """
 

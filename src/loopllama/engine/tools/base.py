@@ -5,7 +5,7 @@ it returns `ToolOutcome(is_error=True)` whose `content` says why, in words the a
 reading the transcript) can act on. Only bugs escape as exceptions.
 
 `SchemaTool` is the shared base: it checks the input against `spec.input_schema` (JSON Schema
-Draft 2020-12) before `execute` ever sees it.
+Draft 2020-12, never fetching a `$ref`: see schema.py) before `execute` ever sees it.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, best_match
+from jsonschema.exceptions import best_match
 from referencing.exceptions import Unresolvable
 
+from loopllama.engine.tools.schema import schema_problem, validator
+from loopllama.limits import MAX_JSON_DEPTH, value_depth_exceeds
 from loopllama.providers.base import ToolSpec
 from loopllama.settings import ToolSettings
 
@@ -50,22 +52,6 @@ class Tool(Protocol):
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolOutcome: ...
 
 
-def schema_problem(schema: Any) -> str | None:
-    """Why `schema` is not a valid JSON Schema (Draft 2020-12) of type object, or None."""
-    if not isinstance(schema, dict):
-        return "input_schema must be an object"
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path)
-        return (
-            f"input_schema is not a valid JSON Schema: {where + ': ' if where else ''}{exc.message}"
-        )
-    if schema.get("type") != "object":
-        return 'input_schema must have "type": "object"'
-    return None
-
-
 class SchemaTool(ABC):
     """A tool whose input is validated against its own schema before it runs."""
 
@@ -76,7 +62,7 @@ class SchemaTool(ABC):
     # schema against the metaschema costs milliseconds.
     @cached_property
     def _validator(self) -> Draft202012Validator:
-        return Draft202012Validator(self.spec.input_schema)
+        return validator(self.spec.input_schema)
 
     @cached_property
     def _schema_problem(self) -> str | None:
@@ -94,10 +80,14 @@ class SchemaTool(ABC):
 
     def input_problem(self, input: Any) -> str | None:
         """The most relevant schema violation of `input`, or None when it is valid."""
+        if value_depth_exceeds(input, MAX_JSON_DEPTH):  # validation recurses with the input
+            return f"the input is nested more than {MAX_JSON_DEPTH} levels deep"
         try:
             error = best_match(self._validator.iter_errors(input))
         except Unresolvable:  # a $ref that points nowhere (remote ones are never fetched)
             return "the tool's input schema has a $ref that cannot be resolved"
+        except RecursionError:  # a recursive schema ($ref: "#") on a deep input
+            return "the input is nested too deeply for the tool's input schema"
         if error is None:
             return None
         where = "/".join(str(p) for p in error.absolute_path)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from loopllama.engine.tools.base import Tool, schema_problem
+from loopllama.engine.tools.base import Tool
 from loopllama.engine.tools.custom import CustomHttpTool, mask_headers
 from loopllama.engine.tools.email import SendEmailTool
 from loopllama.engine.tools.http_request import HttpRequestTool
+from loopllama.engine.tools.schema import schema_problem
 from loopllama.engine.tools.ssrf import url_problem
 from loopllama.settings import ToolSettings
 

@@ -1,0 +1,59 @@
+"""Bounds on what a client (or a model) can send, in one place; the README's "Limits" lists them.
+
+Deeply nested JSON is refused before it becomes Python objects: recursive code (jsonschema,
+orjson's encoder, which stops at 255 levels) would otherwise fail with a 500 or a crashed run.
+The depth is measured on the raw bytes, outside strings, with C-speed primitives only.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import accumulate
+from typing import Any
+
+# Nesting of a request body's JSON (objects and arrays), and of a model's tool-call input.
+MAX_JSON_DEPTH = 64
+# A custom tool's `input_schema`: nesting and size (as compact JSON).
+MAX_SCHEMA_DEPTH = 32
+MAX_SCHEMA_BYTES = 64 * 1024
+# A path id (workflow, run, ...): ours are 25 characters; anything longer names nothing.
+MAX_ID_LENGTH = 64
+
+# A string literal, its closing quote optional so that an unterminated one is consumed in one
+# pass instead of being retried from each of its escaped quotes (quadratic time).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def json_depth_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text `raw` nests objects and arrays deeper than `limit`.
+
+    Brackets inside strings do not count. Malformed text gives a meaningless answer: the
+    parser that runs next reports it.
+    """
+    opening = raw.count(b"[") + raw.count(b"{")
+    if opening <= limit:  # the depth can never exceed the number of opening brackets
+        return False
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    if brackets.count(b"[") + brackets.count(b"{") <= limit:
+        return False
+    return any(depth > limit for depth in accumulate(_STEP[b] for b in brackets))
+
+
+def value_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a parsed JSON value nests objects and arrays deeper than `limit` (iterative,
+    so a value nested far deeper than Python's recursion limit is measured safely)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
