@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from loopllama.schemas.runs import RespondIn, RunCreate
 from loopllama.schemas.workflows import (
@@ -108,18 +108,30 @@ class RespondAcceptedData(BaseModel):
     status: Literal["running"]
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
 def _envelope(name: str, inner: type[BaseModel], many: bool = False) -> type[BaseModel]:
     annotation = list[inner] if many else inner  # type: ignore[valid-type]
     return type(name, (BaseModel,), {"__annotations__": {"data": annotation}})
 
 
+class WorkflowPageResponse(BaseModel):
+    data: list[Workflow]
+    has_more: bool = Field(
+        default=False, description="Only with `limit` or `after`: more workflows follow."
+    )
+
+
 ENVELOPES: dict[str, type[BaseModel]] = {
     "Workflow": _envelope("WorkflowResponse", Workflow),
-    "WorkflowList": _envelope("WorkflowListResponse", Workflow, many=True),
+    "WorkflowList": WorkflowPageResponse,
     "Run": _envelope("RunResponse", Run),
     "RunList": _envelope("RunListResponse", Run, many=True),
     "RunWithSteps": _envelope("RunWithStepsResponse", RunWithSteps),
     "RespondAccepted": _envelope("RespondAcceptedResponse", RespondAcceptedData),
+    "Health": _envelope("HealthResponse", Health),
 }
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (WorkflowCreate, WorkflowUpdate, RunCreate, RespondIn)
 
@@ -155,6 +167,53 @@ def responses(
     return result
 
 
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _only_the_ref(response: dict[str, Any]) -> None:
+    """FastAPI merges the response class's `{"type": "string"}` into our `$ref`; in OpenAPI
+    3.1 both apply, which no JSON body satisfies. The `$ref` alone is the truth."""
+    for media in (response.get("content") or {}).values():
+        schema = media.get("schema") or {}
+        if "$ref" in schema:
+            media["schema"] = {"$ref": schema["$ref"]}
+
+
+def _request_schema_names(components: dict[str, Any]) -> set[str]:
+    """Request models and every schema they reference (the NUL rule is theirs)."""
+    names: set[str] = set()
+    pending = [model.__name__ for model in REQUEST_MODELS]
+    while pending:
+        name = pending.pop()
+        if name in names:
+            continue
+        names.add(name)
+        pending.extend(ref.rsplit("/", 1)[-1] for ref in _refs(components[name]))
+    return names
+
+
+def _refs(schema: Any) -> list[str]:
+    if isinstance(schema, dict):
+        own = [schema["$ref"]] if isinstance(schema.get("$ref"), str) else []
+        return own + [ref for value in schema.values() for ref in _refs(value)]
+    if isinstance(schema, list):
+        return [ref for value in schema for ref in _refs(value)]
+    return []
+
+
+def _no_nul(schema: Any) -> None:
+    """Strings in request bodies may not hold NUL (PostgreSQL cannot store it; every backend
+    refuses it alike): say so with a pattern wherever a string has none stricter."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "string" and "pattern" not in schema and "enum" not in schema:
+            schema["pattern"] = NO_NUL
+        for value in schema.values():
+            _no_nul(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _no_nul(value)
+
+
 def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -169,6 +228,10 @@ def install_openapi(app: FastAPI) -> None:
             for operation in path.values():
                 # Our routes never answer FastAPI's default 422.
                 operation.get("responses", {}).pop("422", None)
+                for response in operation.get("responses", {}).values():
+                    _only_the_ref(response)
+        for name in _request_schema_names(components):
+            _no_nul(components[name])
         document["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "ll_live_..."}
         }

@@ -85,9 +85,11 @@ class CustomToolIn(_Body):
     description: Annotated[str, Field(min_length=1, max_length=1024)]
     input_schema: dict[str, Any]
     url: Annotated[str, Field(min_length=1, max_length=2048)]
-    headers: Annotated[dict[HeaderName, HeaderValue], AfterValidator(_headers)] = Field(
-        default_factory=dict
-    )
+    headers: Annotated[
+        dict[HeaderName, HeaderValue],
+        AfterValidator(_headers),
+        Field(json_schema_extra={"additionalProperties": False}),
+    ] = Field(default_factory=dict)
 
 
 Name = Annotated[str, Field(min_length=1, max_length=120)]

@@ -7,11 +7,27 @@ from sqlalchemy import text
 
 from loopllama.api.deps import ServicesDep
 from loopllama.api.errors import JSON
+from loopllama.api.openapi import REF
 
 router = APIRouter(tags=["health"])
+HEALTH = REF.format(model="HealthResponse")
 
 
-@router.get("/healthz", summary="Liveness and database readiness")
+@router.get(
+    "/healthz",
+    summary="Liveness and database readiness",
+    responses={
+        200: {
+            "description": "The API answers and its database is reachable",
+            "content": {"application/json": {"schema": {"$ref": HEALTH}}},
+        },
+        503: {
+            "description": "The database cannot be reached",
+            "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
+        },
+    },
+    openapi_extra={"security": []},  # no authentication: load balancers call it
+)
 async def healthz(services: ServicesDep) -> JSON:
     async with services.db.read() as conn:
         await conn.execute(text("SELECT 1"))
