@@ -16,6 +16,8 @@ MAX_JSON_DEPTH = 64
 # A custom tool's `input_schema`: nesting and size (as compact JSON).
 MAX_SCHEMA_DEPTH = 32
 MAX_SCHEMA_BYTES = 64 * 1024
+# A request's line and header fields, together (`loopllama serve`; larger: 431).
+MAX_HEADER_BYTES = 64 * 1024
 # A path id (workflow, run, ...): ours are 25 characters; anything longer names nothing.
 MAX_ID_LENGTH = 64
 

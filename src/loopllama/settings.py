@@ -45,6 +45,19 @@ class ServerSettings(_Section):
     log_level: str = Field(
         "info", validation_alias=_env("LOOPLLAMA_LOG_LEVEL"), description="Python log level."
     )
+    request_read_timeout: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("LOOPLLAMA_REQUEST_READ_TIMEOUT"),
+        description="Seconds a client has to send a whole request (headers and body) once it "
+        "connects or starts the request; then the connection is closed.",
+    )
+    keep_alive_timeout: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=_env("LOOPLLAMA_KEEP_ALIVE_TIMEOUT"),
+        description="Seconds an idle keep-alive connection stays open between requests.",
+    )
 
 
 class ModelSettings(_Section):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 from typing import Any
@@ -43,6 +44,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     import uvicorn
 
     from loopllama.api.app import create_app
+    from loopllama.api.protocol import ReadDeadlineProtocol
     from loopllama.store.db import is_sqlite
 
     if no_worker and is_sqlite(settings.database.url):
@@ -58,10 +60,14 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     for noisy in ("httpx", "httpx2"):  # one INFO line per model call otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     app = create_app(settings, run_engine=not no_worker)
+    server = settings.server
     uvicorn.run(
         app,
         host=host,
         port=port,
+        # Slow and idle clients are cut off (see api/protocol.py).
+        http=functools.partial(ReadDeadlineProtocol, read_timeout=server.request_read_timeout),
+        timeout_keep_alive=server.keep_alive_timeout,
         log_level=settings.server.log_level.lower(),
         access_log=False,
         # Finish in-flight requests, then stop; unfinished runs resume at the next start.
