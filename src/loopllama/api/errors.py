@@ -8,6 +8,7 @@ the log, never to the client.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -91,11 +92,21 @@ def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
     """Every method some route serves on this path (Starlette's 405 names only the first
     route that matched the path, so `PUT /v1/workflows` said `Allow: GET`)."""
     methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches({**scope, "method": "\x00"})  # a method no route serves
-        if match is Match.PARTIAL:
+    probe = {**scope, "method": "\x00"}  # a method no route serves: a matching path is PARTIAL
+    for route in _leaf_routes(app.router.routes):
+        if route.matches(probe)[0] is Match.PARTIAL:
             methods |= getattr(route, "methods", None) or set()
     return sorted(methods)
+
+
+def _leaf_routes(routes: Any) -> Iterator[Any]:
+    # FastAPI >= 0.16x keeps included routers as one node whose routes it resolves lazily.
+    for route in routes:
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            yield from _leaf_routes(candidates())
+        else:
+            yield route
 
 
 def install_error_handlers(app: FastAPI) -> None:

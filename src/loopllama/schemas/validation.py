@@ -88,8 +88,10 @@ def issue_message(issue: dict[str, Any]) -> str:
         return "Required"
     if kind == "extra_forbidden":
         return f"Unrecognized key(s) in object: '{issue['loc'][-1]}'"
-    if kind == "not_integer":
+    if kind in ("not_integer", "int_from_float"):
         return "Expected integer, received float"
+    if kind in ("int_parsing", "float_parsing"):  # a query parameter that is not a number
+        return f"Expected number, received {received(value) if value != '' else 'string'}"
     if kind in _EXPECTED:
         return f"Expected {_EXPECTED[kind]}, received {received(value)}"
     if kind == "string_too_short":

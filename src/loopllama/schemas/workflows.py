@@ -22,7 +22,7 @@ _HEADER_VALUE = re.compile(HEADER_VALUE_PATTERN)
 
 
 def _tool_name(value: str) -> str:
-    if not _TOOL_NAME.match(value):
+    if not _TOOL_NAME.fullmatch(value):
         raise ValueError(f"Invalid tool name '{value}': use only a-z, 0-9, '_' and '-'")
     return value
 
@@ -40,11 +40,11 @@ def _headers(value: dict[str, str]) -> dict[str, str]:
     # Checked when the workflow is saved, not only when the tool runs: a value with CR/LF
     # would otherwise sit in the database until a run fails on it.
     for name, header in value.items():
-        if not _HEADER_NAME.match(name):
+        if not _HEADER_NAME.fullmatch(name):
             raise ValueError(
                 f"Invalid header name '{name}': use letters, digits and !#$%&'*+-.^_`|~"
             )
-        if not _HEADER_VALUE.match(header):
+        if not _HEADER_VALUE.fullmatch(header):
             raise ValueError(
                 f"Invalid value of header '{name}': use visible ASCII characters and inner "
                 "spaces only (no CR, LF or other control characters)"
