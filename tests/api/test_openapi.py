@@ -62,3 +62,29 @@ async def test_real_responses_match_the_documented_schemas(client, fake_provider
     check("/v1/workflows/{workflow_id}/runs", "get", 200, listed.json())
     bad = await client.post("/v1/workflows", json={})
     check("/v1/workflows", "post", 400, bad.json())
+
+
+async def test_success_schemas_are_bare_refs_and_every_id_route_lists_404(anonymous):
+    """Issue 9: `{"$ref": ..., "type": "string"}` made every JSON success a violation in
+    OpenAPI 3.1, and PATCH did not list its 404."""
+    document = (await anonymous.get("/openapi.json")).json()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                for media in (response.get("content") or {}).values():
+                    assert set(media["schema"]) == {"$ref"}, (path, method, status)
+            if "{" in path:
+                assert "404" in operation["responses"], (path, method)
+    assert document["paths"]["/healthz"]["get"]["security"] == []
+
+
+async def test_the_document_states_the_input_rules(anonymous):
+    schemas = (await anonymous.get("/openapi.json")).json()["components"]["schemas"]
+    tool = schemas["CustomToolIn"]
+    assert tool["additionalProperties"] is False
+    assert tool["properties"]["name"]["pattern"] == "^[a-z0-9_-]+$"
+    assert tool["properties"]["name"]["maxLength"] == 64
+    assert tool["properties"]["headers"]["additionalProperties"] is False
+    assert schemas["WorkflowCreate"]["properties"]["model"]["minLength"] == 1
+    assert schemas["WorkflowCreate"]["properties"]["name"]["pattern"] == "^[^\\u0000]*$"
+    assert schemas["RespondIn"]["then"] == {"required": ["input"]}

@@ -94,6 +94,20 @@ async def test_workflows_create_list_show(invoke, write):
     assert [w["id"] for w in (await invoke("workflows", "list", "--json")).json()] == [workflow_id]
 
 
+async def test_workflows_list_pages(invoke, write):
+    ids = []
+    for name in ("One", "Two", "Three"):
+        created = await invoke("workflows", "create", "-f", write({**WORKFLOW, "name": name}))
+        ids.append(created.stdout.split()[2])
+    page = await invoke("workflows", "list", "--limit", "2")
+    assert page.exit_code == 0, page.stderr
+    assert [line.split()[0] for line in page.stdout.splitlines()[1:]] == [ids[2], ids[1]]
+    assert f"--after {ids[1]}" in page.stderr
+    rest = await invoke("workflows", "list", "--limit", "2", "--after", ids[1], "--json")
+    assert [w["id"] for w in rest.json()] == [ids[0]] and "--after" not in rest.stderr
+    assert (await invoke("workflows", "list", "--limit", "0")).exit_code == 2
+
+
 async def test_workflows_create_from_yaml(invoke, tmp_path):
     path = tmp_path / "workflow.yaml"
     path.write_text(

@@ -105,6 +105,18 @@ async def test_list_and_retrieve(sdk):
     assert fetched.name == "First" and fetched.updated_at is not None
 
 
+async def test_list_pages_with_limit_and_after(sdk):
+    ids = [(await new_workflow(sdk, name=f"W{i}")).id for i in range(3)]
+    everything = await sdk.workflows.list()
+    assert [w.id for w in everything] == ids[::-1] and everything.has_more is False
+    first = await sdk.workflows.list(limit=2)
+    assert [w.id for w in first] == [ids[2], ids[1]] and first.has_more is True
+    rest = await sdk.workflows.list(limit=2, after=first[-1].id)
+    assert [w.id for w in rest] == [ids[0]] and rest.has_more is False
+    with pytest.raises(BadRequestError, match="less than or equal to 1000"):
+        await sdk.workflows.list(limit=1001)
+
+
 async def test_update_changes_only_the_given_fields(sdk):
     workflow = await new_workflow(sdk, description="Old")
     updated = await sdk.workflows.update(workflow.id, name="Renamed")

@@ -49,6 +49,14 @@ def test_workflows_end_to_end(sdk, live_server):
         stranger.workflows.list()
 
 
+def test_list_pages(sdk):
+    ids = [sdk.workflows.create(name=f"W{i}").id for i in range(3)]
+    first = sdk.workflows.list(limit=2)
+    assert [w.id for w in first] == [ids[2], ids[1]] and first.has_more is True
+    rest = sdk.workflows.list(after=first[-1].id)
+    assert [w.id for w in rest] == [ids[0]] and rest.has_more is False
+
+
 def test_runs_through_a_pause(sdk, provider_server):
     workflow = sdk.workflows.create(
         name="Asker",

@@ -161,17 +161,26 @@ def workflows() -> None:
 
 
 @workflows.command("list")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Show one page of at most this many (1-1000); default: every workflow.",
+)
+@click.option("--after", metavar="WORKFLOW_ID", default=None, help="Start after this workflow.")
 @json_option
 @with_client
-def workflows_list(client: LoopLlama, as_json: bool) -> None:
+def workflows_list(client: LoopLlama, limit: int | None, after: str | None, as_json: bool) -> None:
     """List your workflows, most recently updated first."""
-    items = client.workflows.list()
+    items = client.workflows.list(limit=limit, after=after)
     if as_json:
         out.echo_json([w.to_dict() for w in items])
-    elif not items:
+    elif not items and after is None:
         _say("No workflows yet; create one with `loopllama workflows create -f workflow.yaml`.")
-    else:
+    elif items:
         click.echo(out.workflows_table(items))
+    if items.has_more:
+        _say(f"More workflows follow: --after {items[-1].id}")
 
 
 @workflows.command("show")

@@ -40,6 +40,7 @@ from loopllama.client.types import (
     Tool,
     ToolCall,
     Workflow,
+    WorkflowPage,
 )
 
 __all__ = [
@@ -70,5 +71,6 @@ __all__ = [
     "Tool",
     "ToolCall",
     "Workflow",
+    "WorkflowPage",
     "__version__",
 ]

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, NoReturn, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -30,7 +30,7 @@ from loopllama.client._retry import (
     failure_from_response,
     retry_delay,
 )
-from loopllama.client.types import TERMINAL_STATUSES, RespondResult, Run, Workflow
+from loopllama.client.types import TERMINAL_STATUSES, RespondResult, Run, Workflow, WorkflowPage
 
 T = TypeVar("T")
 
@@ -96,6 +96,8 @@ class Op(Generic[T]):
     safety: Safety = Safety.IDEMPOTENT
     # Added to the error when an uncertain failure is not retried (requests that create).
     not_retried_hint: str = ""
+    # `parse` reads the whole answer (`{"data": ..., "has_more": ...}`), not only `data`.
+    whole_answer: bool = False
 
 
 def segment(name: str, value: str) -> str:
@@ -133,8 +135,18 @@ _CREATE_HINT = (
 )
 
 
-def list_workflows() -> Op[list[Workflow]]:
-    return Op("GET", "/v1/workflows", _many(Workflow.from_dict))
+def list_workflows(limit: int | None = None, after: str | None = None) -> Op[WorkflowPage]:
+    query = {k: v for k, v in (("limit", limit), ("after", after)) if v is not None}
+    path = "/v1/workflows" + (f"?{urlencode(query)}" if query else "")
+    return Op("GET", path, _page, whole_answer=True)
+
+
+def _page(answer: Any) -> WorkflowPage:
+    if not isinstance(answer, Mapping):
+        raise TypeError(f"expected an object, got {type(answer).__name__}")
+    page = WorkflowPage(_many(Workflow.from_dict)(answer.get("data")))
+    page.has_more = answer.get("has_more") is True
+    return page
 
 
 def create_workflow(body: dict[str, Any]) -> Op[Workflow]:
@@ -192,7 +204,7 @@ def _read_data(op: Op[T], response: httpx.Response) -> T:
         payload = response.json()
         if not isinstance(payload, Mapping) or "data" not in payload:
             raise TypeError("no `data` in the answer")
-        return op.parse(payload["data"])
+        return op.parse(payload if op.whole_answer else payload["data"])
     except (ValueError, TypeError) as exc:
         raise APIResponseValidationError(
             f"Unexpected answer to {op.method} {op.path}: {exc}", response=response

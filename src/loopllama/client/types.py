@@ -28,6 +28,7 @@ __all__ = [
     "Tool",
     "ToolCall",
     "Workflow",
+    "WorkflowPage",
 ]
 
 
@@ -561,3 +562,11 @@ class RespondResult:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form the API uses, `extra` fields included."""
         return _with_extra({"id": self.id, "status": self.status}, self.extra)
+
+
+class WorkflowPage(list[Workflow]):
+    """A list of workflows that also says whether more follow (`has_more`): what
+    `workflows.list(limit=..., after=...)` returns. Without those arguments every workflow
+    comes back and `has_more` is False."""
+
+    has_more: bool = False

@@ -6,7 +6,15 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from loopllama.client import _core
-from loopllama.client.types import NOT_GIVEN, Agent, HumanInTheLoop, NotGiven, Tool, Workflow
+from loopllama.client.types import (
+    NOT_GIVEN,
+    Agent,
+    HumanInTheLoop,
+    NotGiven,
+    Tool,
+    Workflow,
+    WorkflowPage,
+)
 
 if TYPE_CHECKING:
     from loopllama.client._client import AsyncLoopLlama, LoopLlama
@@ -49,9 +57,11 @@ class Workflows:
     def __init__(self, client: LoopLlama) -> None:
         self._client = client
 
-    def list(self) -> list[Workflow]:
-        """Every workflow of the account, most recently updated first."""
-        return self._client._request(_core.list_workflows())
+    def list(self, *, limit: int | None = None, after: str | None = None) -> WorkflowPage:
+        """The account's workflows, most recently updated first: every one, or with `limit`
+        (1-1000) and/or `after` (a workflow id from the previous page) one page of them;
+        the result's `has_more` says whether another page follows."""
+        return self._client._request(_core.list_workflows(limit, after))
 
     def create(
         self,
@@ -150,9 +160,11 @@ class AsyncWorkflows:
     def __init__(self, client: AsyncLoopLlama) -> None:
         self._client = client
 
-    async def list(self) -> list[Workflow]:
-        """Every workflow of the account, most recently updated first."""
-        return await self._client._request(_core.list_workflows())
+    async def list(self, *, limit: int | None = None, after: str | None = None) -> WorkflowPage:
+        """The account's workflows, most recently updated first: every one, or with `limit`
+        (1-1000) and/or `after` (a workflow id from the previous page) one page of them;
+        the result's `has_more` says whether another page follows."""
+        return await self._client._request(_core.list_workflows(limit, after))
 
     async def create(
         self,
