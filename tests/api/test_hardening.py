@@ -169,6 +169,22 @@ async def test_a_model_tool_input_nested_300_deep_fails_the_step_as_contracted(
     )
 
 
+async def test_nul_from_a_model_never_breaks_a_run(client, fake_provider) -> None:
+    """PostgreSQL stores NUL neither in text nor in JSON: it used to fail the write and re-drive
+    the run (calling the model again)."""
+    crew = [{"role": "caller", "systemPrompt": "p", "tools": ["http_request"]}]
+    workflow = await create(client, crew=crew)
+    fake_provider.enqueue(
+        fake.tool_call("http_request", {"url": "a\x00b", "k\x00": 1}), fake.reply("x\x00y")
+    )
+    run = await client.post(f"/v1/workflows/{workflow['id']}/runs", json={"input": "go"})
+    finished = await wait_for_run(client, run.json()["data"]["id"])
+    assert (finished["status"], finished["output"]) == ("completed", "x\ufffdy")
+    (call,) = finished["steps"][0]["tool_calls"]
+    assert call["input"] == {"url": "a\ufffdb", "k\ufffd": 1}
+    assert len(fake_provider.requests) == 2  # each model call made once
+
+
 # -- every route: deep, NUL and huge inputs ----------------------------------------------------
 
 

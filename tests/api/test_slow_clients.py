@@ -8,6 +8,7 @@ wait for closes with generous hang timeouts, never on how fast they come.
 from __future__ import annotations
 
 import asyncio
+import resource
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +23,10 @@ HANG = 60.0  # seconds: far beyond the 2 s deadline; only reached if the server 
 
 @pytest.fixture
 def server(tmp_path, provider_server) -> Iterator[LiveServer]:
+    # Room for SLOW sockets on each side (the server inherits the limit).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4 * SLOW:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4 * SLOW, hard), hard))
     live = LiveServer(
         tmp_path,
         provider_server,

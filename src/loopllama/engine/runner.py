@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from loopllama.engine import transitions as t
 from loopllama.engine.prompts import ASK_HUMAN, step_input
@@ -27,7 +29,9 @@ from loopllama.limits import MAX_JSON_DEPTH, value_depth_exceeds
 from loopllama.providers.base import (
     Message,
     ModelRequest,
+    ModelResponse,
     ProviderError,
+    TextPart,
     ToolCallPart,
     ToolResultPart,
 )
@@ -199,6 +203,7 @@ class _RunDriver:
             problem = _tool_input_problem(response.tool_calls)
             if problem is not None:  # it could be neither stored nor validated
                 return await self._fail(step, problem)
+            response = _storable(response)
             transcript.append(response.message)
             async with self.db.write() as conn:
                 if not response.tool_calls:
@@ -346,10 +351,13 @@ class _RunDriver:
     async def _execute(self, tool: Any, call: ToolCallPart, row_id: str) -> ToolOutcome:
         context = ToolContext(idempotency_key=f"loopllama-{row_id}", settings=self.settings.tools)
         try:
-            return await tool.run(call.input, context)
+            outcome = await tool.run(call.input, context)
         except Exception as error:  # a tool bug must not take the run down with it
             log.exception("tool %s raised", call.name)
             return ToolOutcome(f"The tool failed unexpectedly: {type(error).__name__}", True)
+        if "\x00" in outcome.content:  # e.g. a binary HTTP body: PostgreSQL cannot store NUL
+            return ToolOutcome(_no_nul(outcome.content), outcome.is_error)
+        return outcome
 
     async def _pause(
         self, step: dict[str, Any], seq: int, call: ToolCallPart, pending: dict[str, Any]
@@ -383,6 +391,32 @@ def _tool_input_problem(calls: Any) -> str | None:
                 f"{MAX_JSON_DEPTH} levels deep"
             )
     return None
+
+
+def _storable(response: ModelResponse) -> ModelResponse:
+    """The response with NUL characters replaced (U+FFFD): PostgreSQL can store NUL neither in
+    text nor in JSON, and a model (or a prompt-injected tool result it echoes) may emit one."""
+    if "\\u0000" not in orjson.dumps(response.message.to_json()).decode():
+        return response
+    parts = tuple(
+        replace(part, text=_no_nul(part.text))
+        if isinstance(part, TextPart)
+        else replace(part, name=_no_nul(part.name), input=_no_nul(part.input))
+        if isinstance(part, ToolCallPart)
+        else part
+        for part in response.message.parts
+    )
+    return replace(response, message=replace(response.message, parts=parts))
+
+
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_no_nul(key): _no_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_no_nul(item) for item in value]
+    return value
 
 
 def _dump(transcript: list[Message]) -> list[dict[str, Any]]:
