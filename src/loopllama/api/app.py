@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.openapi import install_openapi
-from loopllama.api.routes import health, runs, workflows
+from loopllama.api.routes import health, keys, runs, workflows
 from loopllama.api.services import Services
 from loopllama.engine.dispatcher import Dispatcher, LocalDispatcher
 from loopllama.engine.runner import Runner
@@ -53,6 +53,7 @@ def create_app(
             yield
         finally:
             await dispatcher.stop()
+            await app.state.services.key_usage.aclose()
             await registry.aclose()
             await db.dispose()
 
@@ -70,6 +71,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(workflows.router)
     app.include_router(runs.router)
+    app.include_router(keys.router)
     return app
 
 

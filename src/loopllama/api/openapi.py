@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from loopllama.api.deps import declared_scope
+from loopllama.schemas.keys import KeyCreate
 from loopllama.schemas.runs import RespondIn, RunCreate
 from loopllama.schemas.workflows import (
     CustomToolIn,
@@ -108,6 +110,22 @@ class RespondAcceptedData(BaseModel):
     status: Literal["running"]
 
 
+class Key(BaseModel):
+    id: str
+    label: str | None
+    scope: Literal["read", "run", "admin"]
+    workflow_ids: list[str] | None
+    hint: str
+    created_at: str
+    expires_at: str | None
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class CreatedKeyData(Key):
+    key: str
+
+
 def _envelope(name: str, inner: type[BaseModel], many: bool = False) -> type[BaseModel]:
     annotation = list[inner] if many else inner  # type: ignore[valid-type]
     return type(name, (BaseModel,), {"__annotations__": {"data": annotation}})
@@ -120,12 +138,23 @@ ENVELOPES: dict[str, type[BaseModel]] = {
     "RunList": _envelope("RunListResponse", Run, many=True),
     "RunWithSteps": _envelope("RunWithStepsResponse", RunWithSteps),
     "RespondAccepted": _envelope("RespondAcceptedResponse", RespondAcceptedData),
+    "Key": _envelope("KeyResponse", Key),
+    "KeyList": _envelope("KeyListResponse", Key, many=True),
+    "CreatedKey": _envelope("CreatedKeyResponse", CreatedKeyData),
 }
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (WorkflowCreate, WorkflowUpdate, RunCreate, RespondIn)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    WorkflowCreate,
+    WorkflowUpdate,
+    RunCreate,
+    RespondIn,
+    KeyCreate,
+)
 
 _ERROR_TEXT = {
     400: "Validation error, malformed JSON, or an action that does not match the pause",
-    401: "Missing Bearer token / Invalid token format / Invalid API key",
+    401: "Missing Bearer token / Invalid token format / Invalid API key (unknown, revoked or "
+    "expired)",
+    403: "Insufficient permissions (the key's scope, or its workflow limit)",
     404: "Not found (missing, or owned by another account)",
     409: "Conflict with the resource's state",
     413: "Request body too large",
@@ -169,6 +198,7 @@ def install_openapi(app: FastAPI) -> None:
             for operation in path.values():
                 # Our routes never answer FastAPI's default 422.
                 operation.get("responses", {}).pop("422", None)
+        _document_scopes(app, document)
         document["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "ll_live_..."}
         }
@@ -177,3 +207,21 @@ def install_openapi(app: FastAPI) -> None:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_scopes(app: FastAPI, document: dict[str, Any]) -> None:
+    """Each route's scope (`requires(...)`) as `x-required-scope` and as the bearer
+    requirement's role (OpenAPI 3.1), with the 403 it answers outside that scope."""
+    error = {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}
+    for route in app.routes:
+        scope = declared_scope(route)
+        operations = document["paths"].get(getattr(route, "path_format", ""), {})
+        for method in getattr(route, "methods", ()) if scope else ():
+            operation = operations.get(method.lower())
+            if operation is None:
+                continue
+            operation["x-required-scope"] = scope
+            operation["security"] = [{"bearer": [scope]}]
+            operation["responses"].setdefault(
+                "403", {"description": _ERROR_TEXT[403], "content": error}
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select, update
@@ -37,13 +38,31 @@ async def get_workflow(
     return dict(row._mapping) if row else None
 
 
-async def list_workflows(conn: AsyncConnection, account_id: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        select(workflows)
-        .where(workflows.c.account_id == account_id, workflows.c.deleted_at.is_(None))
-        .order_by(workflows.c.updated_at.desc(), workflows.c.id.desc())
+async def list_workflows(
+    conn: AsyncConnection, account_id: str, *, only: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """The account's workflows; `only`: just these ids (a workflow-limited key's)."""
+    query = select(workflows).where(
+        workflows.c.account_id == account_id, workflows.c.deleted_at.is_(None)
     )
+    if only is not None:
+        query = query.where(workflows.c.id.in_(sorted(only)))
+    rows = await conn.execute(query.order_by(workflows.c.updated_at.desc(), workflows.c.id.desc()))
     return [dict(row._mapping) for row in rows]
+
+
+async def existing_workflow_ids(
+    conn: AsyncConnection, account_id: str, ids: Collection[str]
+) -> set[str]:
+    """Which of `ids` name live workflows of the account."""
+    rows = await conn.execute(
+        select(workflows.c.id).where(
+            workflows.c.account_id == account_id,
+            workflows.c.deleted_at.is_(None),
+            workflows.c.id.in_(sorted(ids)),
+        )
+    )
+    return {row.id for row in rows}
 
 
 async def update_workflow(

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from loopllama.api.deps import AccountDep, ServicesDep, get_workflow_or_404, parse_json
+from loopllama.api.deps import (
+    AccountDep,
+    ServicesDep,
+    get_run_or_404,
+    get_workflow_or_404,
+    parse_json,
+    requires,
+)
 from loopllama.api.errors import JSON
 from loopllama.api.openapi import body_of, responses
 from loopllama.engine import transitions
-from loopllama.errors import InvalidRequest, NotFound, WorkflowPaused
+from loopllama.errors import InvalidRequest, WorkflowPaused
 from loopllama.schemas.runs import RespondIn, RunCreate, run_public, step_public
 from loopllama.schemas.validation import validate
 from loopllama.store import runs as store
@@ -18,6 +25,7 @@ router = APIRouter(tags=["runs"])
 
 @router.post(
     "/v1/workflows/{workflow_id}/runs",
+    dependencies=[requires("run")],
     status_code=202,
     openapi_extra=body_of(RunCreate),
     responses=responses("Run", 202, errors=(400, 404, 409)),
@@ -41,6 +49,7 @@ async def trigger_run(
 
 @router.get(
     "/v1/workflows/{workflow_id}/runs",
+    dependencies=[requires("read")],
     responses=responses("RunList"),
     summary="List the 50 newest runs of a workflow",
 )
@@ -51,13 +60,16 @@ async def list_runs(workflow_id: str, account: AccountDep, services: ServicesDep
     return JSON({"data": [run_public(row) for row in rows]})
 
 
-@router.get("/v1/runs/{run_id}", responses=responses("RunWithSteps"), summary="Retrieve a run")
+@router.get(
+    "/v1/runs/{run_id}",
+    dependencies=[requires("read")],
+    responses=responses("RunWithSteps"),
+    summary="Retrieve a run",
+)
 async def retrieve_run(run_id: str, account: AccountDep, services: ServicesDep) -> JSON:
     """The run with its ordered steps (and each step's tool calls)."""
     async with services.db.read() as conn:
-        run = await store.get_run(conn, account, run_id)
-        if run is None:
-            raise NotFound()
+        run = await get_run_or_404(conn, account, run_id)
         steps = await store.get_steps(conn, run_id)
         calls = await store.get_tool_calls(conn, run_id) if steps else []
     calls_of: dict[str, list] = {}
@@ -70,6 +82,7 @@ async def retrieve_run(run_id: str, account: AccountDep, services: ServicesDep) 
 
 @router.post(
     "/v1/runs/{run_id}/respond",
+    dependencies=[requires("run")],
     status_code=202,
     openapi_extra=body_of(RespondIn),
     responses=responses("RespondAccepted", 202, errors=(400, 404, 409)),
@@ -80,9 +93,7 @@ async def respond(
 ) -> JSON:
     raw = await request.body()
     async with services.db.write() as conn:
-        run = await store.get_run(conn, account, run_id)
-        if run is None:
-            raise NotFound()
+        run = await get_run_or_404(conn, account, run_id)
         body = validate(RespondIn, parse_json(raw))
         if body.action == "input" and body.input is None:
             raise InvalidRequest("Required")

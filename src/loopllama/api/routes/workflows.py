@@ -6,11 +6,18 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from loopllama.api.deps import AccountDep, ServicesDep, get_workflow_or_404, parse_json
+from loopllama.api.deps import (
+    AccountDep,
+    ServicesDep,
+    get_workflow_or_404,
+    parse_json,
+    requires,
+)
 from loopllama.api.errors import JSON
 from loopllama.api.openapi import body_of, responses
 from loopllama.engine.prompts import DEFAULT_CREW
 from loopllama.engine.workflow_rules import check_workflow
+from loopllama.permissions import workflow_limit
 from loopllama.schemas.validation import validate
 from loopllama.schemas.workflows import (
     WorkflowCreate,
@@ -24,16 +31,22 @@ from loopllama.store import workflows as store
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
 
 
-@router.get("", responses=responses("WorkflowList"), summary="List workflows")
+@router.get(
+    "",
+    dependencies=[requires("read")],
+    responses=responses("WorkflowList"),
+    summary="List workflows",
+)
 async def list_workflows(account: AccountDep, services: ServicesDep) -> JSON:
-    """Every workflow of the account, most recently updated first."""
+    """Every workflow of the account (that the key may see), most recently updated first."""
     async with services.db.read() as conn:
-        rows = await store.list_workflows(conn, account)
+        rows = await store.list_workflows(conn, account, only=workflow_limit(account))
     return JSON({"data": [workflow_public(row) for row in rows]})
 
 
 @router.post(
     "",
+    dependencies=[requires("admin", all_workflows=True)],
     status_code=201,
     openapi_extra=body_of(WorkflowCreate),
     responses=responses("Workflow", 201, errors=(400,)),
@@ -58,7 +71,12 @@ async def create_workflow(request: Request, account: AccountDep, services: Servi
     return JSON({"data": workflow_public(row, with_updated_at=False)}, status_code=201)
 
 
-@router.get("/{workflow_id}", responses=responses("Workflow"), summary="Retrieve a workflow")
+@router.get(
+    "/{workflow_id}",
+    dependencies=[requires("read")],
+    responses=responses("Workflow"),
+    summary="Retrieve a workflow",
+)
 async def retrieve_workflow(workflow_id: str, account: AccountDep, services: ServicesDep) -> JSON:
     async with services.db.read() as conn:
         row = await get_workflow_or_404(conn, account, workflow_id)
@@ -67,6 +85,7 @@ async def retrieve_workflow(workflow_id: str, account: AccountDep, services: Ser
 
 @router.patch(
     "/{workflow_id}",
+    dependencies=[requires("admin")],
     openapi_extra=body_of(WorkflowUpdate),
     responses=responses("Workflow", errors=(400,)),
     summary="Update a workflow (pause with status: paused, reactivate with status: active)",
@@ -102,6 +121,7 @@ def _changes(body: WorkflowUpdate, row: dict[str, Any]) -> dict[str, Any]:
 
 @router.delete(
     "/{workflow_id}",
+    dependencies=[requires("admin")],
     status_code=204,
     responses=responses(None, 204),
     summary="Delete a workflow (its runs stay retrievable by id)",
