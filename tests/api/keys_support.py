@@ -42,15 +42,22 @@ async def set_key_columns(settings: Any, key_id: str, **values: Any) -> None:
         await db.dispose()
 
 
-def v1_routes(app: Any) -> list[tuple[str, str, Any]]:
-    """(method, path template, route) for every /v1 operation of the app."""
+def v1_routes(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(METHOD, path template, operation) for every /v1 operation of an OpenAPI document."""
     return sorted(
-        (method, route.path, route)
-        for route in app.routes
-        if getattr(route, "path", "").startswith("/v1")
-        for method in getattr(route, "methods", ())
-        if method != "HEAD"
+        (method.upper(), path, operation)
+        for path, operations in document["paths"].items()
+        if path.startswith("/v1")
+        for method, operation in operations.items()
     )
+
+
+def route_table() -> list[tuple[str, str, dict[str, Any]]]:
+    """The app's /v1 operations, read from its OpenAPI document (no database needed)."""
+    from loopllama.api.app import create_app
+    from loopllama.settings import DatabaseSettings, Settings
+
+    return v1_routes(create_app(Settings(database=DatabaseSettings(url="sqlite://"))).openapi())
 
 
 def expected_scope(method: str, path: str) -> str:

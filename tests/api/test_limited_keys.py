@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from loopllama.api.app import create_app
-from loopllama.settings import DatabaseSettings, Settings
-from tests.api.keys_support import fill, make_key, v1_routes
+from tests.api.keys_support import fill, make_key, route_table
 from tests.helpers import app_client, wait_for_run
 
-ROUTES = v1_routes(create_app(Settings(database=DatabaseSettings(url="sqlite://"))))
+ROUTES = route_table()
 SCOPED_ROUTES = [(m, p) for m, p, _ in ROUTES if "{workflow_id}" in p or "{run_id}" in p]
 NOT_FOUND = (404, {"error": "Not found"})
 

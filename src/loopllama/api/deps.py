@@ -8,7 +8,7 @@ Every /v1 route declares the scope it needs in its decorator, in one line:
 route does; then the route looks its resource up (404: `get_workflow_or_404`,
 `get_run_or_404`, which also hide what a workflow-limited key may not see), then parses its body
 (400, `parse_json`), then acts (409): the order of checks of the reference and of part 9b.
-A test walks the app's routes and fails on any /v1 route without a scope.
+A test walks the OpenAPI document and fails on any /v1 operation without a scope.
 
 `AccountDep` is the account id as a `str` (store functions take it as is); it is a `Principal`
 that also carries the key's id and grant (permissions.py).
@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.api.errors import MalformedJSON
@@ -40,7 +41,19 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_account(request: Request, services: ServicesDep) -> Principal:
+# Declared, not used to parse (get_account does, with the reference's messages): it is how
+# FastAPI knows the routes are behind a bearer key, and where `requires` attaches its scope.
+_bearer = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="ll_live_...")
+
+
+async def get_account(
+    request: Request, services: ServicesDep, _scheme: Annotated[Any, Depends(_bearer)]
+) -> Principal:
+    # A route asks for the account twice (its scope check, its AccountDep) and FastAPI keys
+    # its per-request cache on the scopes too: one lookup per request all the same.
+    known = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     header = request.headers.get("authorization")
     scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -54,7 +67,8 @@ async def get_account(request: Request, services: ServicesDep) -> Principal:
     if row is None:  # unknown, revoked or expired: the statement refuses all three
         raise Unauthenticated("Invalid API key")
     services.key_usage.note(services.db, row.id, row.last_used_at, now)
-    return Principal(row.account_id, row.id, grant_of(row._mapping))
+    request.state.principal = Principal(row.account_id, row.id, grant_of(row._mapping))
+    return request.state.principal
 
 
 AccountDep = Annotated[str, Depends(get_account)]
@@ -63,32 +77,21 @@ AccountDep = Annotated[str, Depends(get_account)]
 def requires(scope: Scope, *, all_workflows: bool = False) -> Any:
     """The dependency a route declares its scope with: `dependencies=[requires("run")]`.
 
+    It authenticates (401), then refuses a key whose scope is narrower (403). The scope shows
+    in the OpenAPI document as the operation's bearer requirement (and `x-required-scope`).
     `all_workflows`: the route acts beyond any one workflow (creating a workflow), so a
     workflow-limited key may not call it whatever its scope.
     """
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    # FastAPI caches `get_account` per request: the route's own AccountDep reuses this lookup.
     async def check_scope(account: Annotated[Principal, Depends(get_account)]) -> None:
         if not covers(account.scope, scope):
             raise PermissionDenied()
         if all_workflows and account.workflow_ids is not None:
             raise PermissionDenied()
 
-    check_scope.required_scope = scope  # type: ignore[attr-defined]
-    return Depends(check_scope)
-
-
-def declared_scope(route: Any) -> str | None:
-    """The scope a route declared with `requires`, or None (read by the OpenAPI document and
-    by the test that refuses undeclared routes)."""
-    dependant = getattr(route, "dependant", None)
-    for dependency in dependant.dependencies if dependant else ():
-        scope = getattr(dependency.call, "required_scope", None)
-        if scope is not None:
-            return scope
-    return None
+    return Security(check_scope, scopes=[scope])
 
 
 def parse_json(body: bytes) -> Any:

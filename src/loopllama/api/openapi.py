@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from loopllama.api.deps import declared_scope
+from loopllama.permissions import SCOPES
 from loopllama.schemas.keys import KeyCreate
 from loopllama.schemas.runs import RespondIn, RunCreate
 from loopllama.schemas.workflows import (
@@ -198,7 +198,7 @@ def install_openapi(app: FastAPI) -> None:
             for operation in path.values():
                 # Our routes never answer FastAPI's default 422.
                 operation.get("responses", {}).pop("422", None)
-        _document_scopes(app, document)
+        _document_scopes(document)
         document["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "ll_live_..."}
         }
@@ -209,17 +209,17 @@ def install_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _document_scopes(app: FastAPI, document: dict[str, Any]) -> None:
-    """Each route's scope (`requires(...)`) as `x-required-scope` and as the bearer
-    requirement's role (OpenAPI 3.1), with the 403 it answers outside that scope."""
+def _document_scopes(document: dict[str, Any]) -> None:
+    """Each operation's scope (`requires(...)` in api/deps.py, which FastAPI lists as the
+    operation's bearer requirement) also as `x-required-scope`, with the 403 it answers
+    outside that scope. An operation whose requirement names no scope is left without."""
     error = {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}
-    for route in app.routes:
-        scope = declared_scope(route)
-        operations = document["paths"].get(getattr(route, "path_format", ""), {})
-        for method in getattr(route, "methods", ()) if scope else ():
-            operation = operations.get(method.lower())
-            if operation is None:
+    for path in document["paths"].values():
+        for operation in path.values():
+            scopes = [s for req in operation.get("security", ()) for s in req.get("bearer", ())]
+            if not scopes:
                 continue
+            scope = max(scopes, key=SCOPES.index)
             operation["x-required-scope"] = scope
             operation["security"] = [{"bearer": [scope]}]
             operation["responses"].setdefault(
