@@ -41,16 +41,21 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-# Declared, not used to parse (get_account does, with the reference's messages): it is how
-# FastAPI knows the routes are behind a bearer key, and where `requires` attaches its scope.
-_bearer = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="ll_live_...")
+class _BearerScheme(HTTPBearer):
+    """The bearer scheme as OpenAPI declares it, and where `requires` hangs its scope (FastAPI
+    lists a security dependency's scopes as the operation's requirement). It reads nothing:
+    `get_account` parses the header, with the reference's messages."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
 
 
-async def get_account(
-    request: Request, services: ServicesDep, _scheme: Annotated[Any, Depends(_bearer)]
-) -> Principal:
-    # A route asks for the account twice (its scope check, its AccountDep) and FastAPI keys
-    # its per-request cache on the scopes too: one lookup per request all the same.
+_bearer = _BearerScheme(auto_error=False, scheme_name="bearer", bearerFormat="ll_live_...")
+
+
+async def get_account(request: Request, services: ServicesDep) -> Principal:
+    # A route asks for the account twice (its scope check, its AccountDep); FastAPI caches
+    # it per request, but some versions key that cache on the security scopes too.
     known = getattr(request.state, "principal", None)
     if known is not None:
         return known
@@ -85,7 +90,10 @@ def requires(scope: Scope, *, all_workflows: bool = False) -> Any:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    async def check_scope(account: Annotated[Principal, Depends(get_account)]) -> None:
+    async def check_scope(
+        account: Annotated[Principal, Depends(get_account)],
+        _scheme: Annotated[None, Depends(_bearer)],
+    ) -> None:
         if not covers(account.scope, scope):
             raise PermissionDenied()
         if all_workflows and account.workflow_ids is not None:
