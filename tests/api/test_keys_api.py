@@ -260,3 +260,13 @@ async def test_last_used_at_shows_in_the_list(client, api_key):
             break
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)
+
+
+async def test_ids_no_row_can_have_are_404_not_500(client):
+    for method, path in (
+        ("DELETE", "/v1/keys/%00"),
+        ("GET", "/v1/runs/%00"),
+        ("GET", "/v1/workflows/%00"),
+    ):
+        response = await client.request(method, path)
+        assert (response.status_code, response.json()) == NOT_FOUND, path

@@ -133,7 +133,7 @@ async def get_workflow_or_404(
     conn: AsyncConnection, account_id: str, workflow_id: str
 ) -> dict[str, Any]:
     """The account's workflow, or 404 (also for a workflow the key is not limited to)."""
-    if not may_see_workflow(account_id, workflow_id):
+    if not may_see_workflow(account_id, workflow_id) or not _storable(workflow_id):
         raise NotFound()
     workflow = await workflow_store.get_workflow(conn, account_id, workflow_id)
     if workflow is None:
@@ -143,7 +143,14 @@ async def get_workflow_or_404(
 
 async def get_run_or_404(conn: AsyncConnection, account_id: str, run_id: str) -> dict[str, Any]:
     """The account's run, or 404 (also for a run of a workflow the key is not limited to)."""
+    if not _storable(run_id):
+        raise NotFound()
     run = await run_store.get_run(conn, account_id, run_id)
     if run is None or not may_see_workflow(account_id, run["workflow_id"]):
         raise NotFound()
     return run
+
+
+def _storable(identifier: str) -> bool:
+    """False for an id no row can have and PostgreSQL refuses to compare (NUL)."""
+    return "\x00" not in identifier

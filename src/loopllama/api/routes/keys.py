@@ -79,7 +79,7 @@ async def revoke_key(key_id: str, account: AccountDep, services: ServicesDep) ->
     """Revoking a revoked key changes nothing (204); a key cannot revoke itself (409)."""
     caller = _principal(account)
     async with services.db.write() as conn:
-        row = await store.get_account_key(conn, account, key_id)
+        row = None if "\x00" in key_id else await store.get_account_key(conn, account, key_id)
         if row is None or not _manages(caller, row):
             raise NotFound()
         if key_id == caller.key_id:
