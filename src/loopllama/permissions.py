@@ -1,6 +1,6 @@
 """What a key may do: its scope, the workflows it is limited to, and when it expires.
 
-The rules, in the order a request meets them (api/auth.py applies them):
+The rules, in the order a request meets them (api/deps.py applies 1-3, api/routes/keys.py 4):
 
     1. authenticated   an active key, not revoked, not expired              else 401
     2. scope           the route's scope is within the key's                else 403
@@ -10,12 +10,11 @@ The rules, in the order a request meets them (api/auth.py applies them):
                        workflows (403, rule 2's `all_workflows`)
     4. keys it makes   no wider than itself: scope, workflows, lifetime     else 403
 
-No HTTP here: the CLI validates `keys create` with the same rules.
+No HTTP here: the domain errors they raise are mapped at the edge (api/errors.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
@@ -50,9 +49,6 @@ class Grant:
             self.expires_at is not None and self.expires_at <= parent.expires_at
         )
 
-    def sees_workflow(self, workflow_id: str) -> bool:
-        return self.workflow_ids is None or workflow_id in self.workflow_ids
-
 
 class Principal(str):
     """The caller: the account id (it *is* the string, so `store.get_run(conn, account, ...)`
@@ -85,7 +81,3 @@ def workflow_limit(account: str) -> frozenset[str] | None:
 def may_see_workflow(account: str, workflow_id: str) -> bool:
     limit = workflow_limit(account)
     return limit is None or workflow_id in limit
-
-
-def frozen_ids(ids: Iterable[str] | None) -> frozenset[str] | None:
-    return None if ids is None else frozenset(ids)

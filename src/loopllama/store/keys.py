@@ -136,12 +136,6 @@ async def lookup_key(conn: AsyncConnection, key: str, now: datetime) -> Any:
     return result.first()
 
 
-async def account_for_key(conn: AsyncConnection, key: str) -> str | None:
-    """The account id of an active key, or None."""
-    row = await lookup_key(conn, key, utcnow())
-    return row.account_id if row else None
-
-
 async def touch_key(conn: AsyncConnection, key_id: str, now: datetime, stale: datetime) -> None:
     """Record a use of the key at `now`, unless one was recorded since `stale`."""
     await conn.execute(KEY_TOUCH, {"b_key": key_id, "b_now": now, "b_stale": stale})
