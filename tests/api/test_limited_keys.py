@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.keys_support import fill, make_key, route_table
+from tests.api.keys_support import PARAM, fill, make_key, route_table
 from tests.helpers import app_client, wait_for_run
 
 ROUTES = route_table()
@@ -38,8 +38,10 @@ async def test_routes_hide_what_is_outside_the_limit(settings, two_workflows):
             response = await limited.request(method, fill(path, **other), content=b"{bad")
             outcome = (response.status_code, response.json())
             assert outcome == NOT_FOUND, (method, path, outcome)
-        # Inside the limit each route goes on to its own checks; deletes last.
-        for method, path in sorted(SCOPED_ROUTES, key=lambda route: route[0] == "DELETE"):
+        # Inside the limit each route goes on to its own checks (deletes last). Routes that
+        # name something more (a version number...) would 404 on our made-up value: skipped.
+        inside = [(m, p) for m, p in SCOPED_ROUTES if set(PARAM.findall(p)) <= set(mine)]
+        for method, path in sorted(inside, key=lambda route: route[0] == "DELETE"):
             response = await limited.request(method, fill(path, **mine), content=b"{bad")
             assert response.status_code not in (401, 403, 404), (method, path, response.text)
 
