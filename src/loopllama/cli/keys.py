@@ -96,7 +96,12 @@ def keys_create(
     api_key: str | None,
     base_url: str | None,
 ) -> None:
-    """Create an API key; it is printed once, on the last line."""
+    """Create an API key; it is printed once, on the last line.
+
+    With --account, in the server's database (the account is created if new). Without it,
+    over the API as an admin key (--api-key and --base-url, or their variables), for that
+    key's account; the new key can be no wider than the admin key.
+    """
     expires_at = datetime.now(UTC) + expires_in if expires_in else None
     if account is not None:
         key = _create_local(account, label, scope or "admin", workflow_ids, expires_at)
@@ -128,7 +133,11 @@ def keys_create(
 @_remote_options
 @click.pass_context
 def keys_list(ctx: click.Context, as_json: bool, api_key: str | None, base_url: str | None) -> None:
-    """List keys with their scope, workflows, expiry and last use (never the keys)."""
+    """List keys with their scope, workflows, expiry and last use (never the keys).
+
+    Over the API (an API key and a base URL given): the keys of that key's account. Otherwise
+    every key in the server's database.
+    """
     accounts: list[str] | None = None
     if api_key and base_url:
         with _remote(ctx, api_key, base_url) as client:
