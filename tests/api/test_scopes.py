@@ -125,3 +125,17 @@ async def test_a_read_key_reads_and_a_run_key_runs(settings, client):
     response = await client.patch(f"/v1/workflows/{workflow_id}", json={"name": "x"}, headers=run)
     assert (response.status_code, response.json()) == FORBIDDEN
     assert (await client.get("/v1/keys", headers=run)).status_code == 403
+
+
+async def test_scope_comes_before_the_workflow_limit(settings, client):
+    """A limited key out of its scope gets 403 even for a workflow it cannot see (the 403 says
+    nothing about the resource), and 404 within its scope."""
+    body = {"name": "w", "model": "fake/t"}
+    mine = (await client.post("/v1/workflows", json=body)).json()["data"]["id"]
+    other = (await client.post("/v1/workflows", json=body)).json()["data"]["id"]
+    _, key = await make_key(settings, scope="read", workflow_ids=[mine])
+    headers = {"Authorization": f"Bearer {key}"}
+    response = await client.patch(f"/v1/workflows/{other}", content=b"{bad", headers=headers)
+    assert (response.status_code, response.json()) == FORBIDDEN
+    response = await client.get(f"/v1/workflows/{other}", headers=headers)
+    assert (response.status_code, response.json()) == (404, {"error": "Not found"})
