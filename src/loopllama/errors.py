@@ -3,10 +3,12 @@
     LoopLlamaError
     ├── NotFound              the resource does not exist or another account owns it
     ├── InvalidRequest        the body failed validation (message = the first issue)
-    ├── Unauthenticated       missing, malformed, unknown or revoked API key
+    ├── Unauthenticated       missing, malformed, unknown, revoked or expired API key
+    ├── PermissionDenied      the key's scope or workflow limit does not allow the action
     ├── Conflict              the resource's state forbids the action
     │   ├── WorkflowPaused
-    │   └── RunNotWaiting
+    │   ├── RunNotWaiting
+    │   └── SelfRevocation
     └── StoreUnavailable      the database cannot be reached right now
 
 None of them knows about HTTP: the engine and the CLI raise and catch them too.
@@ -37,6 +39,10 @@ class Unauthenticated(LoopLlamaError):
     message = "Invalid API key"
 
 
+class PermissionDenied(LoopLlamaError):
+    message = "Insufficient permissions"
+
+
 class Conflict(LoopLlamaError):
     message = "Conflict"
 
@@ -47,6 +53,10 @@ class WorkflowPaused(Conflict):
 
 class RunNotWaiting(Conflict):
     message = "Run is not waiting for input"
+
+
+class SelfRevocation(Conflict):
+    message = "A key cannot revoke itself"
 
 
 class StoreUnavailable(LoopLlamaError):

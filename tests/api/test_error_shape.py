@@ -16,6 +16,9 @@ ROUTES = [
     ("GET", "/v1/workflows/x/runs"),
     ("GET", "/v1/runs/x"),
     ("POST", "/v1/runs/x/respond"),
+    ("GET", "/v1/keys"),
+    ("POST", "/v1/keys"),
+    ("DELETE", "/v1/keys/x"),
 ]
 
 

@@ -18,6 +18,9 @@ async def test_document_lists_every_route_with_its_status_codes(anonymous):
         ("/v1/workflows/{workflow_id}/runs", "get", "200"),
         ("/v1/runs/{run_id}", "get", "200"),
         ("/v1/runs/{run_id}/respond", "post", "202"),
+        ("/v1/keys", "post", "201"),
+        ("/v1/keys", "get", "200"),
+        ("/v1/keys/{key_id}", "delete", "204"),
     }
     for path, method, status in expected:
         responses = paths[path][method]["responses"]
@@ -88,3 +91,19 @@ async def test_the_document_states_the_input_rules(anonymous):
     assert schemas["WorkflowCreate"]["properties"]["model"]["minLength"] == 1
     assert schemas["WorkflowCreate"]["properties"]["name"]["pattern"] == "^[^\\u0000]*$"
     assert schemas["RespondIn"]["then"] == {"required": ["input"]}
+async def test_key_responses_match_the_documented_schemas(client):
+    document = (await client.get("/openapi.json")).json()
+
+    def check(path, method, status, body):
+        schema = document["paths"][path][method]["responses"][str(status)]["content"][
+            "application/json"
+        ]["schema"]
+        jsonschema.validate(body, _resolve(document, schema))
+
+    created = await client.post("/v1/keys", json={"label": "x", "scope": "read"})
+    check("/v1/keys", "post", 201, created.json())
+    check("/v1/keys", "get", 200, (await client.get("/v1/keys")).json())
+    check("/v1/keys", "post", 400, (await client.post("/v1/keys", json={"scope": 1})).json())
+    headers = {"Authorization": f"Bearer {created.json()['data']['key']}"}
+    denied = await client.get("/v1/keys", headers=headers)
+    check("/v1/keys", "get", 403, denied.json())

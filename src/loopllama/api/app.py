@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.guards import PathGuard
 from loopllama.api.openapi import install_openapi
-from loopllama.api.routes import health, runs, workflows
+from loopllama.api.routes import health, keys, runs, workflows
 from loopllama.api.services import Services
 from loopllama.engine.dispatcher import Dispatcher, LocalDispatcher
 from loopllama.engine.runner import Runner
@@ -54,6 +54,7 @@ def create_app(
             yield
         finally:
             await dispatcher.stop()
+            await app.state.services.key_usage.aclose()
             await registry.aclose()
             await db.dispose()
 
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(workflows.router)
     app.include_router(runs.router)
+    app.include_router(keys.router)
     return app
 
 

@@ -1,25 +1,37 @@
 """Typed dependencies, so routes read like prose: `account: AccountDep`, `services: ServicesDep`.
 
-Authentication runs before anything else a route does (the reference's order of checks:
-401, then 404, then 400, then 409), which is why bodies are parsed inside the routes, after
-the resource lookup, with `parse_json`.
+Every /v1 route declares the scope it needs in its decorator, in one line:
+
+    @router.get("/v1/runs/{run_id}", dependencies=[requires("read")], ...)
+
+`requires` authenticates the key (401) and checks its scope (403) before anything else the
+route does; then the route looks its resource up (404: `get_workflow_or_404`,
+`get_run_or_404`, which also hide what a workflow-limited key may not see), then parses its body
+(400, `parse_json`), then acts (409): the order of checks of the reference and of part 9b.
+A test walks the OpenAPI document and fails on any /v1 operation without a scope.
+
+`AccountDep` is the account id as a `str` (store functions take it as is); it is a `Principal`
+that also carries the key's id and grant (permissions.py).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.api.errors import MalformedJSON
 from loopllama.api.services import Services
-from loopllama.errors import InvalidRequest, NotFound, Unauthenticated
+from loopllama.errors import InvalidRequest, NotFound, PermissionDenied, Unauthenticated
 from loopllama.limits import MAX_ID_LENGTH, MAX_JSON_DEPTH, json_depth_exceeds
+from loopllama.permissions import SCOPES, Principal, Scope, covers, may_see_workflow
 from loopllama.store import runs as run_store
 from loopllama.store import workflows as workflow_store
-from loopllama.store.keys import KEY_PREFIX, account_for_key
+from loopllama.store.keys import KEY_PREFIX, grant_of, lookup_key
 
 
 # async, like every dependency here: FastAPI runs a plain `def` one in a worker thread.
@@ -30,7 +42,24 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_account(request: Request, services: ServicesDep) -> str:
+class _BearerScheme(HTTPBearer):
+    """The bearer scheme as OpenAPI declares it, and where `requires` hangs its scope (FastAPI
+    lists a security dependency's scopes as the operation's requirement). It reads nothing:
+    `get_account` parses the header, with the reference's messages."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+_bearer = _BearerScheme(auto_error=False, scheme_name="bearer", bearerFormat="ll_live_...")
+
+
+async def get_account(request: Request, services: ServicesDep) -> Principal:
+    # A route asks for the account twice (its scope check, its AccountDep); FastAPI caches
+    # it per request, but some versions key that cache on the security scopes too.
+    known = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     header = request.headers.get("authorization")
     scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -38,14 +67,40 @@ async def get_account(request: Request, services: ServicesDep) -> str:
     token = token.strip()
     if not token.startswith(KEY_PREFIX) or len(token) <= len(KEY_PREFIX):
         raise Unauthenticated("Invalid token format")
+    now = datetime.now(UTC)
     async with services.db.query() as conn:
-        account_id = await account_for_key(conn, token)
-    if account_id is None:
+        row = await lookup_key(conn, token, now)
+    if row is None:  # unknown, revoked or expired: the statement refuses all three
         raise Unauthenticated("Invalid API key")
-    return account_id
+    services.key_usage.note(services.db, row.id, row.last_used_at, now)
+    request.state.principal = Principal(row.account_id, row.id, grant_of(row._mapping))
+    return request.state.principal
 
 
 AccountDep = Annotated[str, Depends(get_account)]
+
+
+def requires(scope: Scope, *, all_workflows: bool = False) -> Any:
+    """The dependency a route declares its scope with: `dependencies=[requires("run")]`.
+
+    It authenticates (401), then refuses a key whose scope is narrower (403). The scope shows
+    in the OpenAPI document as the operation's bearer requirement (and `x-required-scope`).
+    `all_workflows`: the route acts beyond any one workflow (creating a workflow), so a
+    workflow-limited key may not call it whatever its scope.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    async def check_scope(
+        account: Annotated[Principal, Depends(get_account)],
+        _scheme: Annotated[None, Depends(_bearer)],
+    ) -> None:
+        if not covers(account.scope, scope):
+            raise PermissionDenied()
+        if all_workflows and account.workflow_ids is not None:
+            raise PermissionDenied()
+
+    return Security(check_scope, scopes=[scope])
 
 
 def parse_json(body: bytes) -> Any:
@@ -86,7 +141,8 @@ def plausible_id(value: str) -> bool:
 async def get_workflow_or_404(
     conn: AsyncConnection, account_id: str, workflow_id: str
 ) -> dict[str, Any]:
-    if not plausible_id(workflow_id):
+    """The account's workflow, or 404 (also for a workflow the key is not limited to)."""
+    if not plausible_id(workflow_id) or not may_see_workflow(account_id, workflow_id):
         raise NotFound()
     workflow = await workflow_store.get_workflow(conn, account_id, workflow_id)
     if workflow is None:
@@ -95,9 +151,10 @@ async def get_workflow_or_404(
 
 
 async def get_run_or_404(conn: AsyncConnection, account_id: str, run_id: str) -> dict[str, Any]:
+    """The account's run, or 404 (also for a run of a workflow the key is not limited to)."""
     if not plausible_id(run_id):
         raise NotFound()
     run = await run_store.get_run(conn, account_id, run_id)
-    if run is None:
+    if run is None or not may_see_workflow(account_id, run["workflow_id"]):
         raise NotFound()
     return run

@@ -29,6 +29,7 @@ log = logging.getLogger("loopllama.api")
 
 STATUS_OF: list[tuple[type[errors.LoopLlamaError], int]] = [
     (errors.Unauthenticated, 401),
+    (errors.PermissionDenied, 403),
     (errors.NotFound, 404),
     (errors.InvalidRequest, 400),
     (errors.Conflict, 409),

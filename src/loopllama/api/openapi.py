@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
+from loopllama.permissions import SCOPES
+from loopllama.schemas.keys import KeyCreate
 from loopllama.schemas.runs import RespondIn, RunCreate
 from loopllama.schemas.workflows import (
     CustomToolIn,
@@ -110,6 +112,20 @@ class RespondAcceptedData(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+class Key(BaseModel):
+    id: str
+    label: str | None
+    scope: Literal["read", "run", "admin"]
+    workflow_ids: list[str] | None
+    hint: str
+    created_at: str
+    expires_at: str | None
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class CreatedKeyData(Key):
+    key: str
 
 
 def _envelope(name: str, inner: type[BaseModel], many: bool = False) -> type[BaseModel]:
@@ -132,12 +148,23 @@ ENVELOPES: dict[str, type[BaseModel]] = {
     "RunWithSteps": _envelope("RunWithStepsResponse", RunWithSteps),
     "RespondAccepted": _envelope("RespondAcceptedResponse", RespondAcceptedData),
     "Health": _envelope("HealthResponse", Health),
+    "Key": _envelope("KeyResponse", Key),
+    "KeyList": _envelope("KeyListResponse", Key, many=True),
+    "CreatedKey": _envelope("CreatedKeyResponse", CreatedKeyData),
 }
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (WorkflowCreate, WorkflowUpdate, RunCreate, RespondIn)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    WorkflowCreate,
+    WorkflowUpdate,
+    RunCreate,
+    RespondIn,
+    KeyCreate,
+)
 
 _ERROR_TEXT = {
     400: "Validation error, malformed JSON, or an action that does not match the pause",
-    401: "Missing Bearer token / Invalid token format / Invalid API key",
+    401: "Missing Bearer token / Invalid token format / Invalid API key (unknown, revoked or "
+    "expired)",
+    403: "Insufficient permissions (the key's scope, or its workflow limit)",
     404: "Not found (missing, or owned by another account)",
     409: "Conflict with the resource's state",
     413: "Request body too large",
@@ -232,6 +259,7 @@ def install_openapi(app: FastAPI) -> None:
                     _only_the_ref(response)
         for name in _request_schema_names(components):
             _no_nul(components[name])
+        _document_scopes(document)
         document["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "ll_live_..."}
         }
@@ -240,3 +268,21 @@ def install_openapi(app: FastAPI) -> None:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_scopes(document: dict[str, Any]) -> None:
+    """Each operation's scope (`requires(...)` in api/deps.py, which FastAPI lists as the
+    operation's bearer requirement) also as `x-required-scope`, with the 403 it answers
+    outside that scope. An operation whose requirement names no scope is left without."""
+    error = {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}
+    for path in document["paths"].values():
+        for operation in path.values():
+            scopes = [s for req in operation.get("security", ()) for s in req.get("bearer", ())]
+            if not scopes:
+                continue
+            scope = max(scopes, key=SCOPES.index)
+            operation["x-required-scope"] = scope
+            operation["security"] = [{"bearer": [scope]}]
+            operation["responses"].setdefault(
+                "403", {"description": _ERROR_TEXT[403], "content": error}
+            )

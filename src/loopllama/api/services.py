@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from loopllama.api.key_usage import KeyUsage
 from loopllama.engine.dispatcher import Dispatcher
 from loopllama.engine.runner import Runner
 from loopllama.providers.registry import ProviderRegistry
@@ -19,3 +20,4 @@ class Services:
     runner: Runner
     dispatcher: Dispatcher
     default_model: str
+    key_usage: KeyUsage = field(default_factory=KeyUsage)

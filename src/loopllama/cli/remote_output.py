@@ -21,9 +21,10 @@ from loopllama.client import (
     ConflictError,
     InternalServerError,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
 )
-from loopllama.client.types import Pending, Run, Step, Workflow
+from loopllama.client.types import ApiKey, Pending, Run, Step, Workflow
 
 EXIT_COMPLETED = 0
 EXIT_RUN_FAILED = 1
@@ -67,6 +68,11 @@ def explain(exc: APIError, base_url: str, ids: dict[str, Any]) -> str:
         todo = (
             "set LOOPLLAMA_API_KEY (or --api-key) to a valid key; a server admin creates one "
             "with `loopllama keys create --account NAME`."
+        )
+    elif isinstance(exc, PermissionDeniedError):
+        todo = (
+            "this key's scope or workflow limit does not allow it; use a key that does "
+            "(`loopllama keys list` with an admin key shows each key's scope)."
         )
     elif isinstance(exc, NotFoundError):
         todo = "check the id: `loopllama workflows list` and `loopllama runs list WORKFLOW_ID`."
@@ -125,6 +131,38 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+def key_state(key: ApiKey) -> str:
+    if key.revoked_at is not None:
+        return "revoked"
+    return "active" if key.is_active else "expired"
+
+
+def keys_table(keys: Sequence[ApiKey], accounts: Sequence[str] | None = None) -> str:
+    """One line a key; with `accounts` (the server's own list), an ACCOUNT column too."""
+    headers = ["ID", "HINT", "SCOPE", "WORKFLOWS", "EXPIRES", "LAST USED", "STATE", "LABEL"]
+    rows = [
+        [
+            k.id,
+            k.hint,
+            k.scope,
+            ",".join(k.workflow_ids) if k.workflow_ids is not None else "all",
+            when(k.expires_at) if k.expires_at else "never",
+            when(k.last_used_at) if k.last_used_at else "never",
+            key_state(k),
+            clip(k.label, 30),
+        ]
+        for k in keys
+    ]
+    if accounts is not None:
+        headers.insert(2, "ACCOUNT")
+        for row, account in zip(rows, accounts, strict=True):
+            row.insert(2, account)
+    return table(headers, rows)
 
 
 # --- workflows --------------------------------------------------------------------------------

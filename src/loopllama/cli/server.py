@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sys
 from typing import Any
 
 import click
 
 
 def register(cli: click.Group) -> None:
+    from loopllama.cli.keys import keys
     from loopllama.cli.worker import worker
 
     cli.add_command(serve)
@@ -85,12 +85,8 @@ def migrate() -> None:
     click.echo("database is up to date")
 
 
-@click.group()
-def keys() -> None:
-    """Manage API keys."""
-
-
-async def _with_db(action: Any) -> Any:
+async def with_db(action: Any) -> Any:
+    """`await action(conn)` in one write transaction on the (migrated) server database."""
     from loopllama.store.db import Database
     from loopllama.store.migrate import upgrade
 
@@ -102,43 +98,3 @@ async def _with_db(action: Any) -> Any:
             return await action(conn)
     finally:
         await db.dispose()
-
-
-@keys.command("create")
-@click.option("--account", required=True, help="Account name (created if new).")
-@click.option("--label", default=None, help="A note to recognise the key by.")
-def keys_create(account: str, label: str | None) -> None:
-    """Create an API key; it is printed once, on the last line."""
-    from loopllama.store.keys import create_key
-
-    key_id, key = asyncio.run(_with_db(lambda conn: create_key(conn, account, label)))
-    click.echo(f"Created key {key_id} for account {account}. Store it now: it is shown once.")
-    click.echo(key)
-
-
-@keys.command("list")
-def keys_list() -> None:
-    """List keys (never the keys themselves)."""
-    from loopllama.ids import iso
-    from loopllama.store.keys import list_keys
-
-    rows = asyncio.run(_with_db(list_keys))
-    if not rows:
-        click.echo("no keys")
-        return
-    for row in rows:
-        state = f"revoked {iso(row['revoked_at'])}" if row["revoked_at"] else "active"
-        label = f"  {row['label']}" if row["label"] else ""
-        click.echo(f"{row['id']}  {row['hint']}  {row['account']}  {state}{label}")
-
-
-@keys.command("revoke")
-@click.argument("key_id")
-def keys_revoke(key_id: str) -> None:
-    """Revoke a key: requests with it fail at once."""
-    from loopllama.store.keys import revoke_key
-
-    if not asyncio.run(_with_db(lambda conn: revoke_key(conn, key_id))):
-        click.echo(f"no active key {key_id}", err=True)
-        sys.exit(1)
-    click.echo(f"revoked {key_id}")

@@ -5,7 +5,7 @@ Depends on httpx only; it never imports the server.
     _core.py        operations and plans (retries, respond reconciliation, polling), written once
     _retry.py       how a failure is classified, and the backoff
     _client.py      the two clients and their plan drivers
-    resources/      client.workflows, client.runs
+    resources/      client.workflows, client.runs, client.keys
     types.py        Workflow, Agent, Run, Step, Pending, ... (tolerant of newer servers)
     _exceptions.py  one exception class per status
 """
@@ -31,6 +31,7 @@ from loopllama.client._version import __version__
 from loopllama.client.types import (
     NOT_GIVEN,
     Agent,
+    ApiKey,
     HumanInTheLoop,
     NotGiven,
     Pending,
@@ -51,6 +52,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "Agent",
+    "ApiKey",
     "AsyncLoopLlama",
     "AuthenticationError",
     "BadRequestError",

@@ -30,7 +30,14 @@ from loopllama.client._retry import (
     failure_from_response,
     retry_delay,
 )
-from loopllama.client.types import TERMINAL_STATUSES, RespondResult, Run, Workflow, WorkflowPage
+from loopllama.client.types import (
+    TERMINAL_STATUSES,
+    ApiKey,
+    RespondResult,
+    Run,
+    Workflow,
+    WorkflowPage,
+)
 
 T = TypeVar("T")
 
@@ -181,6 +188,19 @@ def list_runs(workflow_id: str) -> Op[list[Run]]:
 
 def retrieve_run(run_id: str) -> Op[Run]:
     return Op("GET", f"/v1/runs/{segment('run_id', run_id)}", _one(Run.from_dict))
+
+
+def list_keys() -> Op[list[ApiKey]]:
+    return Op("GET", "/v1/keys", _many(ApiKey.from_dict))
+
+
+def create_key(body: dict[str, Any]) -> Op[ApiKey]:
+    hint = _CREATE_HINT.format(what="a key", check="keys.list()")
+    return Op("POST", "/v1/keys", _one(ApiKey.from_dict), body, Safety.CREATES, hint)
+
+
+def revoke_key(key_id: str) -> Op[None]:
+    return Op("DELETE", f"/v1/keys/{segment('key_id', key_id)}", _nothing)
 
 
 def respond_body(

@@ -5,7 +5,7 @@
     │   ├── APIStatusError             the server answered with an error status
     │   │   ├── BadRequestError           400  the body failed validation
     │   │   ├── AuthenticationError       401  missing, malformed or unknown API key
-    │   │   ├── PermissionDeniedError     403
+    │   │   ├── PermissionDeniedError     403  the key's scope or workflow limit forbids it
     │   │   ├── NotFoundError             404  missing, or owned by another account
     │   │   ├── ConflictError             409  e.g. the workflow is paused
     │   │   ├── RateLimitError            429  `retry_after` holds the server's advice

@@ -19,6 +19,7 @@ __all__ = [
     "NOT_GIVEN",
     "TERMINAL_STATUSES",
     "Agent",
+    "ApiKey",
     "HumanInTheLoop",
     "NotGiven",
     "Pending",
@@ -570,3 +571,79 @@ class WorkflowPage(list[Workflow]):
     comes back and `has_more` is False."""
 
     has_more: bool = False
+# --- keys -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ApiKey:
+    """An API key of the account: its scope (`read`, `run` or `admin`), the workflows it is
+    limited to (None: every workflow), and when it expires, was last used (to the minute) and
+    was revoked. `key` is the secret itself: set only on the object `keys.create()` returns."""
+
+    id: str
+    scope: str = "admin"
+    label: str | None = None
+    workflow_ids: list[str] | None = None
+    hint: str = ""
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    key: str | None = field(default=None, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    _FIELDS = frozenset(
+        {
+            "id",
+            "scope",
+            "label",
+            "workflow_ids",
+            "hint",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "key",
+        }
+    )
+
+    @property
+    def is_active(self) -> bool:
+        """Neither revoked nor expired (by this machine's clock)."""
+        expired = self.expires_at is not None and self.expires_at <= datetime.now(UTC)
+        return self.revoked_at is None and not expired
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ApiKey:
+        """Build from the API's JSON; unknown fields go to `extra`."""
+        ids = data.get("workflow_ids")
+        return cls(
+            id=_str(data.get("id"), ""),
+            scope=_str(data.get("scope"), "admin"),
+            label=_str(data.get("label")),
+            workflow_ids=[i for i in ids if isinstance(i, str)] if isinstance(ids, list) else None,
+            hint=_str(data.get("hint"), ""),
+            created_at=_time(data.get("created_at")),
+            expires_at=_time(data.get("expires_at")),
+            last_used_at=_time(data.get("last_used_at")),
+            revoked_at=_time(data.get("revoked_at")),
+            key=_str(data.get("key")),
+            extra=_extra(data, set(cls._FIELDS)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses (with `key` only when it is known), `extra` included."""
+        wire: dict[str, Any] = {
+            "id": self.id,
+            "label": self.label,
+            "scope": self.scope,
+            "workflow_ids": self.workflow_ids,
+            "hint": self.hint,
+            "created_at": _wire_time(self.created_at),
+            "expires_at": _wire_time(self.expires_at),
+            "last_used_at": _wire_time(self.last_used_at),
+            "revoked_at": _wire_time(self.revoked_at),
+        }
+        if self.key is not None:
+            wire["key"] = self.key
+        return _with_extra(wire, self.extra)

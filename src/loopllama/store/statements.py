@@ -11,12 +11,32 @@ Every run update is fenced: it names the run and the attempt that owns it (`b_ru
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from loopllama.store.tables import api_keys, runs, steps, workflows
 
-ACCOUNT_FOR_KEY = select(api_keys.c.account_id).where(
-    api_keys.c.key_hash == bindparam("b_key_hash"), api_keys.c.revoked_at.is_(None)
+# Expiry is part of the lookup (not a cache), so an expired key fails at once in every process.
+KEY_LOOKUP = select(
+    api_keys.c.id,
+    api_keys.c.account_id,
+    api_keys.c.scope,
+    api_keys.c.workflow_ids,
+    api_keys.c.expires_at,
+    api_keys.c.last_used_at,
+).where(
+    api_keys.c.key_hash == bindparam("b_key_hash"),
+    api_keys.c.revoked_at.is_(None),
+    or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > bindparam("b_now")),
+)
+
+# Guarded, so that processes racing to record the same minute write it once.
+KEY_TOUCH = (
+    update(api_keys)
+    .where(
+        api_keys.c.id == bindparam("b_key"),
+        or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < bindparam("b_stale")),
+    )
+    .values(last_used_at=bindparam("b_now"))
 )
 
 WORKFLOW_OF_ACCOUNT = select(workflows).where(

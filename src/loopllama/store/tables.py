@@ -58,6 +58,15 @@ api_keys = Table(
     Column("hint", String(32), nullable=False),  # "ll_live_ab12…": recognisable, not usable
     Column("created_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp, nullable=True),
+    # What the key may do (permissions.py): read < run < admin; keys made before scopes existed
+    # could do everything, so they are admin.
+    Column("scope", String(8), nullable=False, server_default="admin"),
+    # The workflows a limited key sees (a JSON array of ids); NULL: every workflow.
+    Column("workflow_ids", Json, nullable=True),
+    # Checked in the lookup statement itself, so an expired key fails at once in every process.
+    Column("expires_at", Timestamp, nullable=True),
+    # Coarse (written at most once a minute per key), never a write per request.
+    Column("last_used_at", Timestamp, nullable=True),
 )
 
 workflows = Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -43,8 +44,10 @@ async def list_workflows(
     *,
     limit: int | None = None,
     after: tuple[Any, str] | None = None,
+    only: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Most recently updated first; `after` is the (updated_at, id) of the last one seen."""
+    """Most recently updated first; `after` is the (updated_at, id) of the last one seen;
+    `only`: just these ids (a workflow-limited key's)."""
     query = (
         select(workflows)
         .where(workflows.c.account_id == account_id, workflows.c.deleted_at.is_(None))
@@ -58,6 +61,8 @@ async def list_workflows(
                 and_(workflows.c.updated_at == updated_at, workflows.c.id < workflow_id),
             )
         )
+    if only is not None:
+        query = query.where(workflows.c.id.in_(sorted(only)))
     if limit is not None:
         query = query.limit(limit)
     rows = await conn.execute(query)
@@ -77,6 +82,19 @@ async def list_position(
         )
     ).first()
     return (row.updated_at, row.id) if row else None
+
+async def existing_workflow_ids(
+    conn: AsyncConnection, account_id: str, ids: Collection[str]
+) -> set[str]:
+    """Which of `ids` name live workflows of the account."""
+    rows = await conn.execute(
+        select(workflows.c.id).where(
+            workflows.c.account_id == account_id,
+            workflows.c.deleted_at.is_(None),
+            workflows.c.id.in_(sorted(ids)),
+        )
+    )
+    return {row.id for row in rows}
 
 
 async def update_workflow(

@@ -10,6 +10,7 @@ from loopllama.api.deps import (
     get_run_or_404,
     get_workflow_or_404,
     parse_json,
+    requires,
 )
 from loopllama.api.errors import JSON
 from loopllama.api.openapi import body_of, responses
@@ -24,6 +25,7 @@ router = APIRouter(tags=["runs"])
 
 @router.post(
     "/v1/workflows/{workflow_id}/runs",
+    dependencies=[requires("run")],
     status_code=202,
     openapi_extra=body_of(RunCreate),
     responses=responses("Run", 202, errors=(400, 404, 409)),
@@ -47,6 +49,7 @@ async def trigger_run(
 
 @router.get(
     "/v1/workflows/{workflow_id}/runs",
+    dependencies=[requires("read")],
     responses=responses("RunList"),
     summary="List the 50 newest runs of a workflow",
 )
@@ -57,7 +60,12 @@ async def list_runs(workflow_id: str, account: AccountDep, services: ServicesDep
     return JSON({"data": [run_public(row) for row in rows]})
 
 
-@router.get("/v1/runs/{run_id}", responses=responses("RunWithSteps"), summary="Retrieve a run")
+@router.get(
+    "/v1/runs/{run_id}",
+    dependencies=[requires("read")],
+    responses=responses("RunWithSteps"),
+    summary="Retrieve a run",
+)
 async def retrieve_run(run_id: str, account: AccountDep, services: ServicesDep) -> JSON:
     """The run with its ordered steps (and each step's tool calls)."""
     async with services.db.read() as conn:
@@ -74,6 +82,7 @@ async def retrieve_run(run_id: str, account: AccountDep, services: ServicesDep) 
 
 @router.post(
     "/v1/runs/{run_id}/respond",
+    dependencies=[requires("run")],
     status_code=202,
     openapi_extra=body_of(RespondIn),
     responses=responses("RespondAccepted", 202, errors=(400, 404, 409)),

@@ -12,6 +12,7 @@ from loopllama.api.deps import (
     get_workflow_or_404,
     parse_json,
     plausible_id,
+    requires,
 )
 from loopllama.api.errors import JSON
 from loopllama.api.openapi import body_of, responses
@@ -19,6 +20,7 @@ from loopllama.engine.prompts import DEFAULT_CREW
 from loopllama.engine.workflow_rules import check_workflow
 from loopllama.errors import InvalidRequest
 from loopllama.limits import MAX_ID_LENGTH
+from loopllama.permissions import workflow_limit
 from loopllama.schemas.validation import validate
 from loopllama.schemas.workflows import (
     WorkflowCreate,
@@ -38,6 +40,7 @@ AFTER_HELP = "A workflow id: the page starts after it in the list's order."
 
 @router.get(
     "",
+    dependencies=[requires("read")],
     responses=responses("WorkflowList", errors=(400,)),
     summary="List workflows (every one, or a page with limit and after)",
 )
@@ -47,8 +50,9 @@ async def list_workflows(
     limit: Annotated[int | None, Query(ge=1, le=1000, description=LIMIT_HELP)] = None,
     after: Annotated[str | None, Query(max_length=MAX_ID_LENGTH, description=AFTER_HELP)] = None,
 ) -> JSON:
-    """Every workflow of the account, most recently updated first; with `limit` or `after`,
-    one page of them and `has_more`."""
+    """Every workflow of the account (that the key may see), most recently updated first;
+    with `limit` or `after`, one page of them and `has_more`."""
+    only = workflow_limit(account)
     async with services.db.read() as conn:
         position = None
         if after is not None:
@@ -56,16 +60,19 @@ async def list_workflows(
             if not position:
                 raise InvalidRequest("after must be the id of a workflow of this account")
         if limit is None and after is None:
-            rows = await store.list_workflows(conn, account)
+            rows = await store.list_workflows(conn, account, only=only)
             return JSON({"data": [workflow_public(row) for row in rows]})
         page = limit or DEFAULT_PAGE
-        rows = await store.list_workflows(conn, account, limit=page + 1, after=position)
+        rows = await store.list_workflows(
+            conn, account, limit=page + 1, after=position, only=only
+        )
     data = [workflow_public(row) for row in rows[:page]]
     return JSON({"data": data, "has_more": len(rows) > page})
 
 
 @router.post(
     "",
+    dependencies=[requires("admin", all_workflows=True)],
     status_code=201,
     openapi_extra=body_of(WorkflowCreate),
     responses=responses("Workflow", 201, errors=(400,)),
@@ -90,7 +97,12 @@ async def create_workflow(request: Request, account: AccountDep, services: Servi
     return JSON({"data": workflow_public(row, with_updated_at=False)}, status_code=201)
 
 
-@router.get("/{workflow_id}", responses=responses("Workflow"), summary="Retrieve a workflow")
+@router.get(
+    "/{workflow_id}",
+    dependencies=[requires("read")],
+    responses=responses("Workflow"),
+    summary="Retrieve a workflow",
+)
 async def retrieve_workflow(workflow_id: str, account: AccountDep, services: ServicesDep) -> JSON:
     async with services.db.read() as conn:
         row = await get_workflow_or_404(conn, account, workflow_id)
@@ -99,6 +111,7 @@ async def retrieve_workflow(workflow_id: str, account: AccountDep, services: Ser
 
 @router.patch(
     "/{workflow_id}",
+    dependencies=[requires("admin")],
     openapi_extra=body_of(WorkflowUpdate),
     responses=responses("Workflow", errors=(400, 404)),
     summary="Update a workflow (pause with status: paused, reactivate with status: active)",
@@ -134,6 +147,7 @@ def _changes(body: WorkflowUpdate, row: dict[str, Any]) -> dict[str, Any]:
 
 @router.delete(
     "/{workflow_id}",
+    dependencies=[requires("admin")],
     status_code=204,
     responses=responses(None, 204),
     summary="Delete a workflow (its runs stay retrievable by id)",
