@@ -45,6 +45,13 @@ class ServerSettings(_Section):
     log_level: str = Field(
         "info", validation_alias=_env("LOOPLLAMA_LOG_LEVEL"), description="Python log level."
     )
+    stream_keepalive: float = Field(
+        15.0,
+        gt=0,
+        validation_alias=_env("LOOPLLAMA_STREAM_KEEPALIVE"),
+        description="Seconds of silence after which a run's event stream sends a `: keep-alive` "
+        "comment (proxies close idle connections).",
+    )
 
 
 class ModelSettings(_Section):

@@ -108,6 +108,33 @@ class RespondAcceptedData(BaseModel):
     status: Literal["running"]
 
 
+class Event(BaseModel):
+    """One entry of a run's event log (EXTENSIONS part 5); `data` depends on `type`."""
+
+    id: int
+    run_id: str
+    type: Literal[
+        "run.queued",
+        "run.started",
+        "step.started",
+        "tool_call.updated",
+        "step.completed",
+        "step.failed",
+        "run.waiting_input",
+        "run.resumed",
+        "run.completed",
+        "run.failed",
+        "run.cancelled",
+    ]
+    created_at: str
+    data: dict[str, Any]
+
+
+class EventListResponse(BaseModel):
+    data: list[Event]
+    has_more: bool
+
+
 def _envelope(name: str, inner: type[BaseModel], many: bool = False) -> type[BaseModel]:
     annotation = list[inner] if many else inner  # type: ignore[valid-type]
     return type(name, (BaseModel,), {"__annotations__": {"data": annotation}})
@@ -120,6 +147,7 @@ ENVELOPES: dict[str, type[BaseModel]] = {
     "RunList": _envelope("RunListResponse", Run, many=True),
     "RunWithSteps": _envelope("RunWithStepsResponse", RunWithSteps),
     "RespondAccepted": _envelope("RespondAcceptedResponse", RespondAcceptedData),
+    "EventList": EventListResponse,
 }
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (WorkflowCreate, WorkflowUpdate, RunCreate, RespondIn)
 
@@ -152,6 +180,22 @@ def responses(
             "description": "Success",
             "content": {"application/json": {"schema": schema}},
         }
+    return result
+
+
+STREAM_DESCRIPTION = """Server-Sent Events: each durable event as `id: N`, `event: <type>`,
+`data: <the event as JSON>`; text deltas as `event: step.delta` with
+`data: {"step_id", "order", "text"}` and no id; `: keep-alive` comments while idle. Closed after
+a terminal event."""
+
+
+def stream_responses() -> dict[int | str, dict[str, Any]]:
+    """The stream route: errors as JSON (before the stream starts), success as SSE."""
+    result = responses(None, errors=(400, 404))
+    result[200] = {
+        "description": STREAM_DESCRIPTION,
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loopllama.engine.dispatcher import Dispatcher
+from loopllama.engine.notify import Hub
 from loopllama.engine.runner import Runner
 from loopllama.providers.registry import ProviderRegistry
 from loopllama.settings import Settings
@@ -19,3 +20,4 @@ class Services:
     runner: Runner
     dispatcher: Dispatcher
     default_model: str
+    hub: Hub  # live events and deltas of runs, for streams (engine/notify.py)

@@ -30,7 +30,7 @@ from loopllama.client._retry import (
     failure_from_response,
     retry_delay,
 )
-from loopllama.client.types import TERMINAL_STATUSES, RespondResult, Run, Workflow
+from loopllama.client.types import TERMINAL_STATUSES, RespondResult, Run, RunEvent, Workflow
 
 T = TypeVar("T")
 
@@ -169,6 +169,22 @@ def list_runs(workflow_id: str) -> Op[list[Run]]:
 
 def retrieve_run(run_id: str) -> Op[Run]:
     return Op("GET", f"/v1/runs/{segment('run_id', run_id)}", _one(Run.from_dict))
+
+
+def list_events(run_id: str, after: int, limit: int) -> Op[list[RunEvent]]:
+    path = f"/v1/runs/{segment('run_id', run_id)}/events?after={int(after)}&limit={int(limit)}"
+    return Op("GET", path, _many(RunEvent.from_dict))
+
+
+def events(cfg: Config, run_id: str, after: int, page_size: int) -> Plan[list[RunEvent]]:
+    """Every event after `after`, oldest first, one page of `page_size` at a time."""
+    found: list[RunEvent] = []
+    while True:
+        page = yield from request(cfg, list_events(run_id, after, page_size))
+        found += page
+        if len(page) < page_size:
+            return found
+        after = page[-1].id
 
 
 def respond_body(
