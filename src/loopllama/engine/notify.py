@@ -2,8 +2,8 @@
 
 One seam, two backends, the same interface:
 
-    hub.subscribe(run_id)            a `Subscription`: `await sub.wait(timeout)` hands back
-                                     what happened since the last call
+    hub.subscribe(run_id)            a `Subscription`: `await sub.wait()` hands back what
+                                     happened since the last call
     hub.publish_delta(run_id, data)  an ephemeral `step.delta` (never stored), from the engine
 
 A subscription receives two kinds of item: `Committed(last_id)`, "the run's log now reaches
@@ -72,12 +72,10 @@ class Subscription:
             self._items.append(item)
         self._wakeup.set()
 
-    async def wait(self, timeout: float) -> list[Committed | Delta]:
-        """The items received since the last call; [] after `timeout` seconds of silence."""
+    async def wait(self) -> list[Committed | Delta]:
+        """The items received since the last call, waiting for one if there is none yet."""
         if not self._items and not self.overflowed:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wakeup.wait()
+            await self._wakeup.wait()
         self._wakeup.clear()
         items = list(self._items)
         self._items.clear()

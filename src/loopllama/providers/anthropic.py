@@ -13,9 +13,8 @@ answer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import asyncio
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 

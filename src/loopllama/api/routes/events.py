@@ -108,7 +108,7 @@ async def _events(
         if ended:  # finished before it had a log (a run older than the log): nothing to wait for
             return
         while not sub.overflowed:  # live
-            for item in await sub.wait(3600):
+            for item in await sub.wait():
                 if isinstance(item, Delta):
                     yield ServerSentEvent(data=orjson.dumps(item.data).decode(), event="step.delta")
                     continue
