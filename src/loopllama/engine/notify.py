@@ -42,6 +42,7 @@ EVENTS_CHANNEL = "loopllama_events"
 DELTAS_CHANNEL = "loopllama_deltas"
 MAX_PAYLOAD = 7000  # bytes of delta text per NOTIFY; PostgreSQL refuses payloads over 8000
 MAX_BACKLOG = 10_000
+FLUSH_TIMEOUT = 2.0  # seconds an engine waits for its deltas to leave before going on
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,10 @@ class Hub:
     def publish_delta(self, run_id: str, data: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    async def flush(self) -> None:
+        """Return once every delta published so far is on its way to the streams, so that an
+        event committed after this call reaches them after those deltas."""
+
     def _on_subscribe(self) -> None:
         pass
 
@@ -153,6 +158,9 @@ class PostgresHub(Hub):
         self._publisher: asyncio.Task[None] | None = None
         self._outbox: list[tuple[str, dict[str, Any]]] = []
         self._ready = asyncio.Event()  # outbox not empty
+        self._queued = 0  # deltas published so far
+        self._sent = 0  # ... of which handed to PostgreSQL (or dropped)
+        self._progress = asyncio.Event()
         self._closed = False
         self.listening = asyncio.Event()  # set while LISTEN is active (tests, benchmarks)
 
@@ -162,9 +170,20 @@ class PostgresHub(Hub):
         if self._closed:
             return
         self._outbox.append((run_id, data))
+        self._queued += 1
         self._ready.set()
         if self._publisher is None:
             self._publisher = asyncio.get_running_loop().create_task(self._publish_forever())
+
+    async def flush(self) -> None:
+        # The step's end is committed right after this: its NOTIFY must not overtake the
+        # step's deltas (different connections, and PostgreSQL orders by arrival).
+        target = self._queued
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FLUSH_TIMEOUT):
+                while self._sent < target and not self._closed:
+                    self._progress.clear()
+                    await self._progress.wait()
 
     def _on_subscribe(self) -> None:
         if self._listener is None and not self._closed:
@@ -245,6 +264,8 @@ class PostgresHub(Hub):
                     if conn is not None:
                         await _close_quietly(conn)
                     conn = None
+                self._sent += len(batch)
+                self._progress.set()
         finally:
             if conn is not None:
                 await _close_quietly(conn)

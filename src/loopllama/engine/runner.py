@@ -205,9 +205,11 @@ class _RunDriver:
             try:
                 response = await complete_with_retries(provider, request, self.settings.models)
             except ProviderError as error:
+                await self.hub.flush()
                 return await self._fail(step, error.reason)
             if not getattr(provider, "streams", False) and response.text:
                 on_text(response.text)  # a provider that cannot stream: its text in one piece
+            await self.hub.flush()  # the call's deltas reach streams before what follows
             transcript.append(response.message)
             async with self.db.write() as conn:
                 if not response.tool_calls:

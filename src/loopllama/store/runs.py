@@ -80,12 +80,12 @@ async def pause_deadlines(conn: AsyncConnection) -> list[tuple[str, datetime]]:
     return [(row.id, row.pause_deadline) for row in rows]
 
 
-async def get_events(conn: AsyncConnection, run_id: str, after: int, limit: int) -> list[Any]:
-    """The run's events with `id > after`, oldest first, at most `limit` of them."""
-    rows = await conn.execute(
-        select(run_events)
-        .where(run_events.c.run_id == run_id, run_events.c.id > after)
-        .order_by(run_events.c.id)
-        .limit(limit)
-    )
+async def get_events(
+    conn: AsyncConnection, run_id: str, after: int, limit: int, upto: int | None = None
+) -> list[Any]:
+    """The run's events with `after < id <= upto`, oldest first, at most `limit` of them."""
+    query = select(run_events).where(run_events.c.run_id == run_id, run_events.c.id > after)
+    if upto is not None:
+        query = query.where(run_events.c.id <= upto)
+    rows = await conn.execute(query.order_by(run_events.c.id).limit(limit))
     return list(rows)

@@ -114,8 +114,10 @@ async def _events(
                     continue
                 if item.last_id and item.last_id <= cursor:
                     continue  # already sent
+                # Only up to the announced id: deltas announced after it come after it.
+                upto = item.last_id or None
                 async with services.db.read() as conn:
-                    rows = await store.get_events(conn, run_id, cursor, MAX_EVENT_ID)
+                    rows = await store.get_events(conn, run_id, cursor, MAX_EVENT_ID, upto)
                 for row in rows:
                     yield _durable(row)
                     cursor = row.id
