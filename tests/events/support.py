@@ -104,3 +104,55 @@ def types(events: list[dict[str, Any]]) -> list[str]:
 
 def assert_gapless(events: list[dict[str, Any]]) -> None:
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+
+
+class CuttingProxy:
+    """A TCP proxy on 127.0.0.1 in front of `target` (host, port) that can drop every open
+    connection at once, as a load balancer restart or a flaky network does. It records the
+    head of each request it forwards."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.heads: list[str] = []
+        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> CuttingProxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.cut()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    def cut(self) -> None:
+        for client, upstream in list(self._pairs):
+            for writer in (client, upstream):
+                transport = writer.transport
+                transport.abort()  # RST: no clean end of the response
+        self._pairs.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        pair = (writer, up_writer)
+        self._pairs.add(pair)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, record: bool):
+            try:
+                while data := await src.read(65536):
+                    if record and data[:4] in (b"GET ", b"POST"):
+                        self.heads.append(data.split(b"\r\n\r\n")[0].decode("latin-1"))
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+        self._pairs.discard(pair)
