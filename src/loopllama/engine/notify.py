@@ -88,10 +88,12 @@ class Hub:
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = {}
+        self.opened = 0  # subscriptions ever made (tests, metrics)
 
     @contextlib.contextmanager
     def subscribe(self, run_id: str) -> Iterator[Subscription]:
         sub = Subscription(run_id)
+        self.opened += 1
         self._subscribers.setdefault(run_id, set()).add(sub)
         self._on_subscribe()
         try:
