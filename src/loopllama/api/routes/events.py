@@ -56,6 +56,7 @@ async def list_events(
 @router.get(
     "/v1/runs/{run_id}/stream",
     responses=stream_responses(),
+    response_class=EventSourceResponse,
     summary="Stream a run's events (Server-Sent Events): replay, then live, with text deltas",
 )
 async def stream_events(
