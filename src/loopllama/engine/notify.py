@@ -105,6 +105,11 @@ class Hub:
                 if not subs:
                     del self._subscribers[run_id]
 
+    def watching(self, run_id: str) -> bool:
+        """Whether a stream may be following the run: the engine streams model calls only
+        then (a streamed call costs the SDK's event parsing). Across processes nobody knows."""
+        return True
+
     def subscribers(self) -> int:
         return sum(len(subs) for subs in self._subscribers.values())
 
@@ -145,6 +150,9 @@ class Hub:
 
 class LocalHub(Hub):
     """SQLite: the engine and the streams share this process."""
+
+    def watching(self, run_id: str) -> bool:
+        return run_id in self._subscribers
 
     def publish_delta(self, run_id: str, data: dict[str, Any]) -> None:
         self.delta(run_id, data)

@@ -194,21 +194,22 @@ class _RunDriver:
                     "(limit set by LOOPLLAMA_MAX_MODEL_CALLS_PER_STEP)",
                 )
             on_text = self._deltas(step)
+            streamed = self.hub.watching(self.run_id) and getattr(provider, "streams", False)
             request = ModelRequest(
                 model=route.model,
                 system=agent["systemPrompt"],
                 messages=(Message.user(step["input"]), *transcript),
                 tools=specs,
                 max_tokens=self.settings.models.max_tokens,
-                on_text=on_text,
+                on_text=on_text if streamed else None,
             )
             try:
                 response = await complete_with_retries(provider, request, self.settings.models)
             except ProviderError as error:
                 await self.hub.flush()
                 return await self._fail(step, error.reason)
-            if not getattr(provider, "streams", False) and response.text:
-                on_text(response.text)  # a provider that cannot stream: its text in one piece
+            if not streamed and response.text and self.hub.watching(self.run_id):
+                on_text(response.text)  # not streamed (nobody watched, or it cannot): one piece
             await self.hub.flush()  # the call's deltas reach streams before what follows
             transcript.append(response.message)
             async with self.db.write() as conn:
