@@ -159,9 +159,7 @@ async def measure_many_streams(
 ) -> dict:
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=count + 50, max_keepalive_connections=count + 50)
-    async with httpx.AsyncClient(
-        base_url=url, headers=headers, timeout=120, limits=limits
-    ) as http:
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as http:
         workflow = (
             await http.post(
                 "/v1/workflows",

@@ -46,18 +46,19 @@ class LostOwnership(Exception):
     """Another engine claimed this run after us; stop touching it."""
 
 
-async def _owned(conn: AsyncConnection, statement: Any, params: dict[str, Any]) -> Any:
-    """Run a pre-built fenced run update (store/statements.py); no row: ownership is lost.
-    Returns the row the statement returns (the event counter, or the run), if any."""
+async def _owned(conn: AsyncConnection, statement: Any, params: dict[str, Any]) -> None:
+    """Run a pre-built fenced run update (store/statements.py); no row: ownership is lost."""
     result = await conn.execute(statement, params)
-    if statement.is_dml and statement._returning:
-        row = result.first()
-        if row is None:
-            raise LostOwnership(params["b_run"])
-        return row
     if result.rowcount != 1:
         raise LostOwnership(params["b_run"])
-    return None
+
+
+async def _owned_row(conn: AsyncConnection, statement: Any, params: dict[str, Any]) -> Any:
+    """`_owned` for an update that returns the run (its event counter, or the whole run)."""
+    row = (await conn.execute(statement, params)).first()
+    if row is None:
+        raise LostOwnership(params["b_run"])
+    return row
 
 
 async def _fence(
@@ -142,7 +143,7 @@ async def claim_run(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None
         return None
     run = dict(row._mapping)
     run.update(status="running", attempt=row.attempt + 1, started_at=row.started_at or utcnow())
-    counter = await _owned(
+    counter = await _owned_row(
         conn,
         sql.RUN_CLAIM,
         {
@@ -170,7 +171,7 @@ async def start_step(
     step_input: str,
 ) -> dict[str, Any]:
     row = _step_row(run_id, order=order, role=role, model=model, step_input=step_input)
-    counter = await _owned(
+    counter = await _owned_row(
         conn,
         sql.RUN_START_STEP,
         {"b_run": run_id, "b_attempt": attempt, "b_total_steps": order + 1},
@@ -270,10 +271,10 @@ async def close_step(
     }
     if next_step is None:
         params.update(b_output=output, b_finished_at=now)
-        run = await _owned(conn, sql.RUN_ADD_TOKENS_COMPLETE, params)
+        run = await _owned_row(conn, sql.RUN_ADD_TOKENS_COMPLETE, params)
     else:
         params["b_total_steps"] = next_step["order"] + 1
-        run = await _owned(conn, sql.RUN_ADD_TOKENS_NEXT_STEP, params)
+        run = await _owned_row(conn, sql.RUN_ADD_TOKENS_NEXT_STEP, params)
     step.update(
         transcript=transcript,
         tokens_in=step["tokens_in"] + tokens_in,
