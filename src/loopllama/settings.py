@@ -58,6 +58,13 @@ class ServerSettings(_Section):
         validation_alias=_env("LOOPLLAMA_KEEP_ALIVE_TIMEOUT"),
         description="Seconds an idle keep-alive connection stays open between requests.",
     )
+    stream_keepalive: float = Field(
+        15.0,
+        gt=0,
+        validation_alias=_env("LOOPLLAMA_STREAM_KEEPALIVE"),
+        description="Seconds of silence after which a run's event stream sends a `: keep-alive` "
+        "comment (proxies close idle connections).",
+    )
 
 
 class ModelSettings(_Section):

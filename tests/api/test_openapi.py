@@ -91,6 +91,8 @@ async def test_the_document_states_the_input_rules(anonymous):
     assert schemas["WorkflowCreate"]["properties"]["model"]["minLength"] == 1
     assert schemas["WorkflowCreate"]["properties"]["name"]["pattern"] == "^[^\\u0000]*$"
     assert schemas["RespondIn"]["then"] == {"required": ["input"]}
+
+
 async def test_key_responses_match_the_documented_schemas(client):
     document = (await client.get("/openapi.json")).json()
 

@@ -12,13 +12,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
 from loopllama.cli.main import cli
 from loopllama.client import _retry
-from tests.client.support import BASE_URL, BlockingTransport
+from tests.client.support import BASE_URL, BlockingTransport, StreamingASGITransport
 
 
 @dataclass
@@ -52,7 +51,7 @@ def invoke(app, api_key: str) -> Invoke:
     ) -> Outcome:
         options: dict[str, Any] = {}
         if in_process:
-            transport = BlockingTransport(httpx.ASGITransport(app=app), asyncio.get_running_loop())
+            transport = BlockingTransport(StreamingASGITransport(app), asyncio.get_running_loop())
             options = {"transport": transport}
         result = await asyncio.to_thread(
             CliRunner().invoke,

@@ -5,14 +5,20 @@
   without a fault go to the app untouched, so retries are tested against real behaviour.
 - `BlockingTransport` lets the *sync* client (and so the CLI) talk to the app, whose lifespan
   runs on the test's event loop: each request is handed to that loop and awaited from the
-  worker thread the sync code runs in (`asyncio.to_thread`).
+  worker thread the sync code runs in (`asyncio.to_thread`); the body streams back the same way.
+- `StreamingASGITransport`: the app in process like `httpx.ASGITransport`, but a response is
+  handed over when it starts and its body streams (httpx's buffers whole responses, so a run's
+  event stream would only arrive once the run ended).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -100,15 +106,120 @@ class BlockingTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         content = request.read()
 
-        async def send() -> tuple[int, list[tuple[str, str]], bytes]:
+        async def send() -> httpx.Response:
             forwarded = httpx.Request(
                 request.method, request.url, headers=request.headers, content=content
             )
-            response = await self.inner.handle_async_request(forwarded)
-            body = await response.aread()
-            await response.aclose()
-            return response.status_code, response.headers.multi_items(), body
+            return await self.inner.handle_async_request(forwarded)
 
-        future = asyncio.run_coroutine_threadsafe(send(), self.loop)
-        code, headers, body = future.result(timeout=60)
-        return httpx.Response(code, headers=headers, content=body, request=request)
+        response = asyncio.run_coroutine_threadsafe(send(), self.loop).result(timeout=60)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers.multi_items(),
+            stream=_BlockingStream(response, self.loop),
+            request=request,
+        )
+
+
+class _BlockingStream(httpx.SyncByteStream):
+    def __init__(self, response: httpx.Response, loop: asyncio.AbstractEventLoop) -> None:
+        self.response = response
+        self.loop = loop
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunks = self.response.aiter_raw()
+
+        async def next_chunk() -> bytes | None:
+            try:
+                return await chunks.__anext__()
+            except StopAsyncIteration:
+                return None
+
+        while (chunk := self._wait(next_chunk())) is not None:
+            yield chunk
+
+    def close(self) -> None:
+        self._wait(self.response.aclose())
+
+    def _wait(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
+
+
+class StreamingASGITransport(httpx.AsyncBaseTransport):
+    """The app in process; responses stream (see the module docstring)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": request.method,
+            "headers": [(k.lower(), v) for k, v in request.headers.raw],
+            "scheme": request.url.scheme,
+            "path": unquote(request.url.path),
+            "raw_path": request.url.raw_path.split(b"?")[0],
+            "query_string": request.url.query,
+            "server": (request.url.host, request.url.port),
+            "client": ("127.0.0.1", 123),
+            "root_path": "",
+        }
+        started: asyncio.Future = asyncio.get_running_loop().create_future()
+        chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+        gone = asyncio.Event()
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                started.set_result(message)
+            elif message["type"] == "http.response.body":
+                if message.get("body"):
+                    await chunks.put(message["body"])
+                if not message.get("more_body", False):
+                    await chunks.put(None)
+
+        async def run() -> None:
+            try:
+                await self.app(scope, receive, send)
+            except Exception as exc:
+                if not started.done():
+                    started.set_exception(exc)
+            finally:
+                await chunks.put(None)
+
+        task = asyncio.create_task(run())
+        message = await started
+        return httpx.Response(
+            message["status"],
+            headers=message.get("headers", []),
+            stream=_QueueStream(chunks, task, gone),
+        )
+
+
+class _QueueStream(httpx.AsyncByteStream):
+    def __init__(self, chunks: asyncio.Queue, task: asyncio.Task, gone: asyncio.Event) -> None:
+        self.chunks = chunks
+        self.task = task
+        self.gone = gone
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while (chunk := await self.chunks.get()) is not None:
+            yield chunk
+
+    async def aclose(self) -> None:
+        self.gone.set()  # the client hung up: the app sees http.disconnect
+        if not self.task.done():
+            self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task

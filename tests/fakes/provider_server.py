@@ -27,7 +27,14 @@ in that endpoint's vendor format. An item is
 
 With nothing scripted it answers `echo: <last user text>`, with token counts of about one per
 four characters. `delay` (constructor argument or attribute) is added to every answer: the fixed
-latency of a benchmark. Non-streaming only: a request with `"stream": true` gets a 400.
+latency of a benchmark.
+
+Streaming: a request with `"stream": true` gets the same reply as the vendor's Server-Sent Events
+(Anthropic `message_start` ... `content_block_delta` ... `message_stop`; OpenAI
+`chat.completion.chunk`s, the usage chunk when `stream_options.include_usage`, `[DONE]`), in
+chunked transfer encoding. The text goes out in `Reply.chunks` pieces (default: word by word),
+`chunk_delay` seconds apart; `sent_chunks` records `(time.perf_counter(), text)` as each piece is
+written (benchmarks measure delta latency from it).
 
 Every request is recorded (`requests`, a `RecordedRequest` with parsed JSON body, lowercased
 headers and `arrived`, a `time.perf_counter()` stamp) before it is answered, so a test can count
@@ -91,6 +98,8 @@ class Reply:
     usage: bool = True  # False: no usage object at all (some OpenAI-compatible servers)
     delay: float = 0.0  # seconds, on top of the server's `delay`
     stop_reason: str | None = None  # None: end_turn / tool_use (stop / tool_calls)
+    chunks: tuple[str, ...] | None = None  # streamed text pieces; None: word by word
+    chunk_delay: float = 0.0  # seconds between streamed pieces
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +326,21 @@ class _Renderer:
             }
         return _json(200, body)
 
+    def stream(self, req: RecordedRequest, reply: Reply) -> list[tuple[str | None, bytes]]:
+        """The reply as SSE frames, each with the text piece it carries (None: no text)."""
+        _status, _headers, payload = self.reply(req, reply)
+        body = json.loads(payload)
+        text = (
+            "".join(b.get("text", "") for b in body.get("content", []) if b.get("type") == "text")
+            if req.api == "anthropic"
+            else (body["choices"][0]["message"]["content"] or "")
+        )
+        pieces = list(reply.chunks) if reply.chunks is not None else _words(text)
+        if req.api == "anthropic":
+            return _anthropic_frames(body, pieces)
+        include_usage = bool((req.body.get("stream_options") or {}).get("include_usage"))
+        return _openai_frames(body, pieces, include_usage)
+
     @staticmethod
     def error(req: RecordedRequest, err: ErrorReply) -> Response:
         headers = dict(err.headers)
@@ -337,6 +361,121 @@ class _Renderer:
             body = {"type": "error", "error": {"type": kind, "message": message}}
         status, base, payload = _json(err.status, body)
         return status, {**base, **headers}, payload
+
+
+def _words(text: str) -> list[str]:
+    pieces, word = [], ""
+    for char in text:
+        word += char
+        if char == " ":
+            pieces.append(word)
+            word = ""
+    return [*pieces, word] if word else pieces
+
+
+def _sse(event: str | None, data: Any) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode()
+
+
+def _anthropic_frames(body: dict[str, Any], pieces: list[str]) -> list[tuple[str | None, bytes]]:
+    usage = body.get("usage")
+    start = {k: v for k, v in body.items() if k not in ("content", "usage")}
+    start.update(content=[], stop_reason=None)
+    if usage is not None:
+        start["usage"] = {"input_tokens": usage["input_tokens"], "output_tokens": 1}
+    frames: list[tuple[str | None, bytes]] = [
+        (None, _sse("message_start", {"type": "message_start", "message": start}))
+    ]
+    for index, block in enumerate(body["content"]):
+        if block["type"] == "text":
+            empty = {"type": "text", "text": ""}
+            frames.append(
+                (
+                    None,
+                    _sse(
+                        "content_block_start",
+                        {"type": "content_block_start", "index": index, "content_block": empty},
+                    ),
+                )
+            )
+            for piece in pieces:
+                delta = {"type": "text_delta", "text": piece}
+                frames.append(
+                    (
+                        piece,
+                        _sse(
+                            "content_block_delta",
+                            {"type": "content_block_delta", "index": index, "delta": delta},
+                        ),
+                    )
+                )
+        else:
+            frames.append(
+                (
+                    None,
+                    _sse(
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": index,
+                            "content_block": {**block, "input": {}},
+                        },
+                    ),
+                )
+            )
+            raw = json.dumps(block["input"])
+            for part in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
+                delta = {"type": "input_json_delta", "partial_json": part}
+                frames.append(
+                    (
+                        None,
+                        _sse(
+                            "content_block_delta",
+                            {"type": "content_block_delta", "index": index, "delta": delta},
+                        ),
+                    )
+                )
+        frames.append(
+            (None, _sse("content_block_stop", {"type": "content_block_stop", "index": index}))
+        )
+    delta = {"stop_reason": body["stop_reason"], "stop_sequence": None}
+    end: dict[str, Any] = {"type": "message_delta", "delta": delta}
+    end["usage"] = {"output_tokens": usage["output_tokens"] if usage else 0}
+    frames.append((None, _sse("message_delta", end)))
+    frames.append((None, _sse("message_stop", {"type": "message_stop"})))
+    return frames
+
+
+def _openai_frames(
+    body: dict[str, Any], pieces: list[str], include_usage: bool
+) -> list[tuple[str | None, bytes]]:
+    base = {k: body[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return _sse(None, {**base, "choices": [choice]})
+
+    choice = body["choices"][0]
+    frames: list[tuple[str | None, bytes]] = [(None, chunk({"role": "assistant", "content": ""}))]
+    frames += [(piece, chunk({"content": piece})) for piece in pieces]
+    for index, call in enumerate(choice["message"].get("tool_calls") or []):
+        head = {
+            "index": index,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
+        frames.append((None, chunk({"tool_calls": [head]})))
+        raw = call["function"]["arguments"]
+        for part in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
+            args = {"index": index, "function": {"arguments": part}}
+            frames.append((None, chunk({"tool_calls": [args]})))
+    frames.append((None, chunk({}, choice["finish_reason"])))
+    if include_usage and "usage" in body:
+        frames.append((None, _sse(None, {**base, "choices": [], "usage": body["usage"]})))
+    frames.append((None, _sse(None, "[DONE]")))
+    return frames
 
 
 def _json(status: int, body: Any) -> Response:
@@ -364,6 +503,7 @@ class FakeProviderServer:
         self._lock = threading.Condition()
         self._script: deque[Script] = deque()
         self._requests: list[RecordedRequest] = []
+        self.sent_chunks: list[tuple[float, str]] = []
         self._render = _Renderer()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -447,10 +587,11 @@ class FakeProviderServer:
             return self._requests[-1]
 
     def clear(self) -> None:
-        """Forget recorded requests and scripted items."""
+        """Forget recorded requests, sent chunks and scripted items."""
         with self._lock:
             self._requests.clear()
             self._script.clear()
+            self.sent_chunks.clear()
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
         """Block until at least `count` requests arrived; raise TimeoutError otherwise."""
@@ -512,10 +653,13 @@ class FakeProviderServer:
                 response = await self._answer(recorded)
                 if response is None:  # Drop
                     return
-                status, extra, payload = response
                 keep_alive = headers.get("connection", "").lower() != "close"
-                writer.write(_encode(status, extra, payload, keep_alive))
-                await writer.drain()
+                if isinstance(response, _Streamed):
+                    await self._write_stream(writer, response, keep_alive)
+                else:
+                    status, extra, payload = response
+                    writer.write(_encode(status, extra, payload, keep_alive))
+                    await writer.drain()
                 if not keep_alive:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
@@ -540,11 +684,32 @@ class FakeProviderServer:
             self._lock.notify_all()
         return recorded
 
-    async def _answer(self, req: RecordedRequest) -> Response | None:
+    async def _write_stream(
+        self, writer: asyncio.StreamWriter, streamed: _Streamed, keep_alive: bool
+    ) -> None:
+        head = [
+            "HTTP/1.1 200 OK",
+            "content-type: text/event-stream",
+            "transfer-encoding: chunked",
+            "connection: keep-alive" if keep_alive else "connection: close",
+        ]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        for index, (piece, frame) in enumerate(streamed.frames):
+            if piece is not None and index and streamed.delay:
+                await asyncio.sleep(streamed.delay)
+            writer.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+            await writer.drain()
+            if piece is not None:
+                with self._lock:
+                    self.sent_chunks.append((time.perf_counter(), piece))
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async def _answer(self, req: RecordedRequest) -> Response | _Streamed | None:
         if req.api is None or req.method != "POST":
             return _json(404, {"error": {"type": "not_found_error", "message": "Not found"}})
-        if not isinstance(req.body, dict) or req.body.get("stream"):
-            item: Item = ErrorReply(400, "the fake provider server takes non-streaming JSON only")
+        if not isinstance(req.body, dict):
+            item: Item = ErrorReply(400, "the fake provider server takes JSON bodies only")
         else:
             with self._lock:
                 scripted = self._script.popleft() if self._script else Reply()
@@ -558,7 +723,15 @@ class FakeProviderServer:
             return None
         if isinstance(item, ErrorReply):
             return self._render.error(req, item)
+        if req.body.get("stream"):
+            return _Streamed(self._render.stream(req, item), item.chunk_delay)
         return self._render.reply(req, item)
+
+
+@dataclass(frozen=True, slots=True)
+class _Streamed:
+    frames: list[tuple[str | None, bytes]]
+    delay: float
 
 
 # ---------------------------------------------------------------------------------------------

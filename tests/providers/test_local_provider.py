@@ -234,3 +234,18 @@ async def test_close_interrupts_a_running_call_and_refuses_new_ones() -> None:
         await call
     with pytest.raises(ProviderError, match="closed"):
         await provider.complete(ask("Hi"))
+
+
+async def test_streams_its_tokens_and_answers_as_a_plain_call(provider: LocalProvider) -> None:
+    question = ask("What is the capital of France?")
+    plain = await provider.complete(question)
+    pieces: list[str] = []
+    streamed = await provider.complete(
+        ModelRequest(
+            question.model, question.system, question.messages, max_tokens=32, on_text=pieces.append
+        )
+    )
+    assert len(pieces) > 3  # token by token, not one block at the end
+    assert "".join(pieces) == streamed.text == plain.text
+    assert (streamed.tokens_in, streamed.stop_reason) == (plain.tokens_in, plain.stop_reason)
+    assert abs(streamed.tokens_out - plain.tokens_out) <= 1

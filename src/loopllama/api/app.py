@@ -13,9 +13,10 @@ from fastapi import FastAPI
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.guards import PathGuard
 from loopllama.api.openapi import install_openapi
-from loopllama.api.routes import health, keys, runs, workflows
+from loopllama.api.routes import events, health, keys, runs, workflows
 from loopllama.api.services import Services
 from loopllama.engine.dispatcher import Dispatcher, LocalDispatcher
+from loopllama.engine.notify import hub_for
 from loopllama.engine.runner import Runner
 from loopllama.providers.registry import ProviderRegistry
 from loopllama.providers.routing import default_model
@@ -43,10 +44,11 @@ def create_app(
             await asyncio.to_thread(upgrade, settings.database.url)
         db = Database(settings.database.url, pool_size=settings.database.pool_size)
         registry = providers or ProviderRegistry(settings)
-        runner = Runner(db, registry, settings)
+        hub = hub_for(db)
+        runner = Runner(db, registry, settings, hub)
         dispatcher = _dispatcher(settings, runner, db)
         model = default_model(settings.models.default_model, settings.providers)
-        app.state.services = Services(settings, db, registry, runner, dispatcher, model)
+        app.state.services = Services(settings, db, registry, runner, dispatcher, model, hub)
         _log_startup(settings, registry, model)
         if run_engine:
             await dispatcher.start()
@@ -56,6 +58,7 @@ def create_app(
             await dispatcher.stop()
             await app.state.services.key_usage.aclose()
             await registry.aclose()
+            await hub.stop()
             await db.dispose()
 
     app = FastAPI(
@@ -77,6 +80,7 @@ def create_app(
     app.include_router(workflows.router)
     app.include_router(runs.router)
     app.include_router(keys.router)
+    app.include_router(events.router)
     return app
 
 

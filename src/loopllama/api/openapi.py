@@ -112,6 +112,8 @@ class RespondAcceptedData(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
 class Key(BaseModel):
     id: str
     label: str | None
@@ -126,6 +128,33 @@ class Key(BaseModel):
 
 class CreatedKeyData(Key):
     key: str
+
+
+class Event(BaseModel):
+    """One entry of a run's event log (EXTENSIONS part 5); `data` depends on `type`."""
+
+    id: int
+    run_id: str
+    type: Literal[
+        "run.queued",
+        "run.started",
+        "step.started",
+        "tool_call.updated",
+        "step.completed",
+        "step.failed",
+        "run.waiting_input",
+        "run.resumed",
+        "run.completed",
+        "run.failed",
+        "run.cancelled",
+    ]
+    created_at: str
+    data: dict[str, Any]
+
+
+class EventListResponse(BaseModel):
+    data: list[Event]
+    has_more: bool
 
 
 def _envelope(name: str, inner: type[BaseModel], many: bool = False) -> type[BaseModel]:
@@ -151,6 +180,7 @@ ENVELOPES: dict[str, type[BaseModel]] = {
     "Key": _envelope("KeyResponse", Key),
     "KeyList": _envelope("KeyListResponse", Key, many=True),
     "CreatedKey": _envelope("CreatedKeyResponse", CreatedKeyData),
+    "EventList": EventListResponse,
 }
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     WorkflowCreate,
@@ -239,6 +269,22 @@ def _no_nul(schema: Any) -> None:
     elif isinstance(schema, list):
         for value in schema:
             _no_nul(value)
+
+
+STREAM_DESCRIPTION = """Server-Sent Events: each durable event as `id: N`, `event: <type>`,
+`data: <the event as JSON>`; text deltas as `event: step.delta` with
+`data: {"step_id", "order", "text"}` and no id; `: keep-alive` comments while idle. Closed after
+a terminal event."""
+
+
+def stream_responses() -> dict[int | str, dict[str, Any]]:
+    """The stream route: errors as JSON (before the stream starts), success as SSE."""
+    result = responses(None, errors=(400, 404))
+    result[200] = {
+        "description": STREAM_DESCRIPTION,
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+    return result
 
 
 def install_openapi(app: FastAPI) -> None:

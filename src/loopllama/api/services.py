@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from loopllama.api.key_usage import KeyUsage
 from loopllama.engine.dispatcher import Dispatcher
+from loopllama.engine.notify import Hub
 from loopllama.engine.runner import Runner
 from loopllama.providers.registry import ProviderRegistry
 from loopllama.settings import Settings
@@ -20,4 +21,5 @@ class Services:
     runner: Runner
     dispatcher: Dispatcher
     default_model: str
+    hub: Hub  # live events and deltas of runs, for streams (engine/notify.py)
     key_usage: KeyUsage = field(default_factory=KeyUsage)

@@ -92,7 +92,15 @@ def interval_option(command: Callable[..., Any]) -> Callable[..., Any]:
         type=click.FloatRange(min=0.01),
         default=1.0,
         show_default=True,
-        help="Seconds between two looks at the run.",
+        help="Seconds between two looks at the run (a server without the event stream).",
+    )(command)
+
+
+def stream_text_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--stream-text/--no-stream-text",
+        default=None,
+        help="Show the agents' text on stderr as it is generated [default: on a terminal].",
     )(command)
 
 
@@ -292,11 +300,23 @@ def _exit_code(run: Run) -> int:
     return out.EXIT_RUN_FAILED
 
 
-def _follow(client: LoopLlama, run_id: str, *, as_json: bool, interval: float) -> int:
+def _follow(
+    client: LoopLlama,
+    run_id: str,
+    *,
+    as_json: bool,
+    interval: float,
+    stream_text: bool | None = None,
+) -> int:
     """Follow a run to its end (prompting at pauses unless --json); print it; its exit code."""
     spinner = Spinner(enabled=not as_json and interactive_output())
     follower = Follower(
-        client, interval=interval, prompt=not as_json, narrate=not as_json, spinner=spinner
+        client,
+        interval=interval,
+        prompt=not as_json,
+        narrate=not as_json,
+        spinner=spinner,
+        live_text=interactive_output() if stream_text is None else stream_text,
     )
     try:
         final = follower.follow(run_id)
@@ -326,6 +346,7 @@ def _follow(client: LoopLlama, run_id: str, *, as_json: bool, interval: float) -
 @click.option("--no-wait", is_flag=True, help="Print the run id and return at once.")
 @json_option
 @interval_option
+@stream_text_option
 @with_client
 @click.pass_context
 def run_command(
@@ -336,12 +357,14 @@ def run_command(
     no_wait: bool,
     as_json: bool,
     interval: float,
+    stream_text: bool | None,
 ) -> None:
     """Trigger a run of WORKFLOW_ID on INPUT ("-" reads stdin) and follow it live.
 
-    Prints a line as each agent starts and finishes, asks you in the terminal when the run
-    pauses (answer a question, approve or reject an action), and prints the output at the
-    end. Exit code 0: completed, 1: failed, 4: left waiting for input.
+    Prints a line as each agent starts and finishes (with its text as the model writes it,
+    on a terminal), asks you in the terminal when the run pauses (answer a question, approve
+    or reject an action), and prints the output at the end. Exit code 0: completed,
+    1: failed, 4: left waiting for input.
     """
     if input == "-":
         input = sys.stdin.read().rstrip("\n")
@@ -354,7 +377,7 @@ def run_command(
         return
     if not as_json:
         _say(f"Run {run.id} queued on workflow {workflow_id}.")
-    ctx.exit(_follow(client, run.id, as_json=as_json, interval=interval))
+    ctx.exit(_follow(client, run.id, as_json=as_json, interval=interval, stream_text=stream_text))
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -397,13 +420,37 @@ def runs_show(client: LoopLlama, run_id: str, as_json: bool) -> None:
 @click.argument("run_id")
 @json_option
 @interval_option
+@stream_text_option
 @with_client
 @click.pass_context
 def runs_follow(
-    ctx: click.Context, client: LoopLlama, run_id: str, as_json: bool, interval: float
+    ctx: click.Context,
+    client: LoopLlama,
+    run_id: str,
+    as_json: bool,
+    interval: float,
+    stream_text: bool | None,
 ) -> None:
     """Follow a run live until it ends, answering its pauses in the terminal."""
-    ctx.exit(_follow(client, run_id, as_json=as_json, interval=interval))
+    ctx.exit(_follow(client, run_id, as_json=as_json, interval=interval, stream_text=stream_text))
+
+
+@runs.command("events")
+@click.argument("run_id")
+@click.option(
+    "--after", type=click.IntRange(min=0), default=0, help="Only the events after this id."
+)
+@json_option
+@with_client
+def runs_events(client: LoopLlama, run_id: str, after: int, as_json: bool) -> None:
+    """Print a run's event log: what happened, in order (one line per event)."""
+    events = client.runs.events(run_id, after=after)
+    if as_json:
+        out.echo_json([e.to_dict() for e in events])
+    elif not events:
+        _say(f"No events after {after}.")
+    else:
+        click.echo(out.events_table(events))
 
 
 @runs.command("respond")

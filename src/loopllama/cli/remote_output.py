@@ -24,7 +24,7 @@ from loopllama.client import (
     PermissionDeniedError,
     RateLimitError,
 )
-from loopllama.client.types import ApiKey, Pending, Run, Step, Workflow
+from loopllama.client.types import ApiKey, Pending, Run, RunEvent, Step, Workflow
 
 EXIT_COMPLETED = 0
 EXIT_RUN_FAILED = 1
@@ -222,6 +222,42 @@ def runs_table(runs: Sequence[Run]) -> str:
         for r in runs
     ]
     return table(["ID", "STATUS", "STEPS", "TOKENS IN/OUT", "CREATED", "INPUT"], rows)
+
+
+def event_summary(event: RunEvent) -> str:
+    """What an event says, in a few words."""
+    data = event.data
+    if event.type.startswith("step."):
+        step = event.step
+        assert step is not None
+        detail = f"{step_label(step)}"
+        if event.type == "step.failed":
+            detail += f": {step.error}"
+        elif event.type == "step.completed":
+            detail += f" · {tokens(step.tokens_in, step.tokens_out)}"
+        return detail
+    if event.type == "tool_call.updated":
+        call = event.tool_call
+        return f"{call.name} {call.status} (step {_int(data.get('order')) + 1})" if call else ""
+    if event.type == "run.resumed":
+        return str(data.get("action", ""))
+    run = event.run
+    if run is None:
+        return ""
+    if event.type == "run.waiting_input" and run.pending is not None:
+        return clip(run.pending.prompt, 60)
+    if event.type == "run.failed":
+        return clip(run.error or "", 80)
+    return run.status
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def events_table(events: Sequence[RunEvent]) -> str:
+    rows = [[str(e.id), when(e.created_at), e.type, event_summary(e)] for e in events]
+    return table(["ID", "AT", "TYPE", "DETAIL"], rows)
 
 
 def step_label(step: Step) -> str:

@@ -35,6 +35,7 @@ from loopllama.client.types import (
     ApiKey,
     RespondResult,
     Run,
+    RunEvent,
     Workflow,
     WorkflowPage,
 )
@@ -201,6 +202,22 @@ def create_key(body: dict[str, Any]) -> Op[ApiKey]:
 
 def revoke_key(key_id: str) -> Op[None]:
     return Op("DELETE", f"/v1/keys/{segment('key_id', key_id)}", _nothing)
+
+
+def list_events(run_id: str, after: int, limit: int) -> Op[list[RunEvent]]:
+    path = f"/v1/runs/{segment('run_id', run_id)}/events?after={int(after)}&limit={int(limit)}"
+    return Op("GET", path, _many(RunEvent.from_dict))
+
+
+def events(cfg: Config, run_id: str, after: int, page_size: int) -> Plan[list[RunEvent]]:
+    """Every event after `after`, oldest first, one page of `page_size` at a time."""
+    found: list[RunEvent] = []
+    while True:
+        page = yield from request(cfg, list_events(run_id, after, page_size))
+        found += page
+        if len(page) < page_size:
+            return found
+        after = page[-1].id
 
 
 def respond_body(

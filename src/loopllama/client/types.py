@@ -571,6 +571,8 @@ class WorkflowPage(list[Workflow]):
     comes back and `has_more` is False."""
 
     has_more: bool = False
+
+
 # --- keys -------------------------------------------------------------------------------------
 
 
@@ -647,3 +649,90 @@ class ApiKey:
         if self.key is not None:
             wire["key"] = self.key
         return _with_extra(wire, self.extra)
+
+
+#: Durable event types that end a run's stream.
+TERMINAL_EVENT_TYPES = frozenset({"run.completed", "run.failed", "run.cancelled"})
+
+
+@dataclass
+class RunEvent:
+    """One entry of a run's durable event log (`runs.events()`, `runs.stream()`).
+
+    `type` is `run.queued`, `run.started`, `step.started`, `tool_call.updated`,
+    `step.completed`, `step.failed`, `run.waiting_input`, `run.resumed`, `run.completed`,
+    `run.failed` or `run.cancelled`; `data` is its payload as the API sends it, and `run`,
+    `step` and `tool_call` read it as SDK objects where the type carries one.
+    """
+
+    id: int
+    run_id: str
+    type: str
+    created_at: datetime | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type in TERMINAL_EVENT_TYPES
+
+    @property
+    def run(self) -> Run | None:
+        """The run, for `run.*` events (`run.resumed` carries it under `data["run"]`)."""
+        if not self.type.startswith("run."):
+            return None
+        data = self.data.get("run") if self.type == "run.resumed" else self.data
+        return Run.from_dict(data) if isinstance(data, Mapping) else None
+
+    @property
+    def step(self) -> Step | None:
+        """The step, for `step.started`, `step.completed` and `step.failed`."""
+        return Step.from_dict(self.data) if self.type.startswith("step.") else None
+
+    @property
+    def tool_call(self) -> ToolCall | None:
+        """The tool call, for `tool_call.updated` (`data["step_id"]`, `data["order"]` say
+        whose)."""
+        call = self.data.get("tool_call")
+        return ToolCall.from_dict(call) if isinstance(call, Mapping) else None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunEvent:
+        payload = data.get("data")
+        return cls(
+            id=_int(data.get("id")),
+            run_id=_str(data.get("run_id"), ""),
+            type=_str(data.get("type"), ""),
+            created_at=_time(data.get("created_at")),
+            data=dict(payload) if isinstance(payload, Mapping) else {},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "type": self.type,
+            "created_at": _wire_time(self.created_at),
+            "data": self.data,
+        }
+
+
+@dataclass
+class StepDelta:
+    """A piece of an agent's answer as the model generates it (`runs.stream()` only; never
+    stored, no id). The deltas of a model call concatenate to the text of that call."""
+
+    step_id: str
+    order: int
+    text: str
+    type: str = "step.delta"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StepDelta:
+        return cls(
+            step_id=_str(data.get("step_id"), ""),
+            order=_int(data.get("order")),
+            text=_str(data.get("text"), ""),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "step_id": self.step_id, "order": self.order, "text": self.text}

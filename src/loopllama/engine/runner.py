@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from loopllama.engine import transitions as t
+from loopllama.engine.notify import Hub, LocalHub
 from loopllama.engine.prompts import ASK_HUMAN, step_input
 from loopllama.engine.retry import complete_with_retries
 from loopllama.engine.tools import ToolContext, ToolOutcome, build_toolbox, summarize_call
@@ -64,10 +65,17 @@ class Advanced:
 
 
 class Runner:
-    def __init__(self, db: Database, providers: ProviderRegistry, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        providers: ProviderRegistry,
+        settings: Settings,
+        hub: Hub | None = None,
+    ) -> None:
         self.db = db
         self.providers = providers
         self.settings = settings
+        self.hub = hub or LocalHub()  # where text deltas go (engine/notify.py)
 
     async def advance(self, run_id: str) -> Advanced | None:
         """Drive `run_id` as far as it can go. None when the run had nothing to do."""
@@ -89,6 +97,7 @@ class _RunDriver:
 
     def __init__(self, runner: Runner, run: dict[str, Any]) -> None:
         self.db = runner.db
+        self.hub = runner.hub
         self.providers = runner.providers
         self.settings = runner.settings
         self.run = run
@@ -189,17 +198,24 @@ class _RunDriver:
                     f"the agent made {limit} model calls without finishing its step "
                     "(limit set by LOOPLLAMA_MAX_MODEL_CALLS_PER_STEP)",
                 )
+            on_text = self._deltas(step)
+            streamed = self.hub.watching(self.run_id) and getattr(provider, "streams", False)
             request = ModelRequest(
                 model=route.model,
                 system=agent["systemPrompt"],
                 messages=(Message.user(step["input"]), *transcript),
                 tools=specs,
                 max_tokens=self.settings.models.max_tokens,
+                on_text=on_text if streamed else None,
             )
             try:
                 response = await complete_with_retries(provider, request, self.settings.models)
             except ProviderError as error:
+                await self.hub.flush()
                 return await self._fail(step, error.reason)
+            if not streamed and response.text and self.hub.watching(self.run_id):
+                on_text(response.text)  # not streamed (nobody watched, or it cannot): one piece
+            await self.hub.flush()  # the call's deltas reach streams before what follows
             problem = _tool_input_problem(response.tool_calls)
             if problem is not None:  # it could be neither stored nor validated
                 return await self._fail(step, problem)
@@ -245,6 +261,17 @@ class _RunDriver:
             next_step=following,
         )
         self._completed = following is None
+
+    def _deltas(self, step: dict[str, Any]) -> Any:
+        """`step.delta` events (ephemeral, never stored) for the text of one model call."""
+        publish, run_id = self.hub.publish_delta, self.run_id
+        step_id, order = step["id"], step["order"]
+
+        def on_text(text: str) -> None:
+            if text:
+                publish(run_id, {"step_id": step_id, "order": order, "text": text})
+
+        return on_text
 
     def _toolbox(self) -> dict[str, Any]:
         if self._tools is None:
@@ -293,6 +320,7 @@ class _RunDriver:
                     conn,
                     self.run_id,
                     self.attempt,
+                    step,
                     row["id"],
                     status="unknown",
                     result=UNKNOWN_OUTCOME,
@@ -326,7 +354,7 @@ class _RunDriver:
                     conn,
                     self.run_id,
                     self.attempt,
-                    step["id"],
+                    step,
                     seq,
                     call.id,
                     call.name,
@@ -334,13 +362,14 @@ class _RunDriver:
                     "started",
                 )
             else:  # approved by a person: record that it starts before it does
-                await t.start_tool_call(conn, self.run_id, self.attempt, row["id"])
+                await t.start_tool_call(conn, self.run_id, self.attempt, step, row["id"])
         outcome = await self._execute(tool, call, row["id"])
         async with self.db.write() as conn:
             await t.finish_tool_call(
                 conn,
                 self.run_id,
                 self.attempt,
+                step,
                 row["id"],
                 status="finished",
                 result=outcome.content,
@@ -367,7 +396,7 @@ class _RunDriver:
                 conn,
                 self.run_id,
                 self.attempt,
-                step["id"],
+                step,
                 seq,
                 call.id,
                 call.name,

@@ -15,6 +15,12 @@
 Writes made by an engine are fenced on the run's `attempt`: a process that was presumed dead,
 and whose run another process has claimed since, gets `LostOwnership` instead of overwriting
 newer progress. Each function runs inside the caller's transaction (`conn`).
+
+Each rule also appends the events it causes to the run's log (engine/events.py), in the same
+transaction and under the same fence: `run.started` (2), `step.started` (3, 5),
+`step.completed` (5), `tool_call.updated` (ledger, 7, 8), `run.waiting_input` (6),
+`run.resumed` (7, 8), `run.completed` (5, 9), `step.failed` / `run.failed` (8, 10). A new rule
+emits through `append_events` (see there).
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loopllama.engine import events
 from loopllama.errors import InvalidRequest, RunNotWaiting
 from loopllama.ids import new_id, utcnow
 from loopllama.store import statements as sql
+from loopllama.store.statements import RUN_EVENT_COLUMNS
 from loopllama.store.tables import runs, steps, tool_calls
 
 TERMINAL = frozenset({"completed", "failed"})
@@ -45,13 +53,47 @@ async def _owned(conn: AsyncConnection, statement: Any, params: dict[str, Any]) 
         raise LostOwnership(params["b_run"])
 
 
-async def _fence(conn: AsyncConnection, run_id: str, owner: int, **values: Any) -> None:
-    """Update the run (possibly with nothing) only while attempt `owner` still owns it."""
+async def _owned_row(conn: AsyncConnection, statement: Any, params: dict[str, Any]) -> Any:
+    """`_owned` for an update that returns the run (its event counter, or the whole run)."""
+    row = (await conn.execute(statement, params)).first()
+    if row is None:
+        raise LostOwnership(params["b_run"])
+    return row
+
+
+async def _fence(
+    conn: AsyncConnection, run_id: str, owner: int, *, reports: int = 0, **values: Any
+) -> Any:
+    """Update the run (possibly with nothing) only while attempt `owner` still owns it, and
+    reserve `reports` event ids. Returns the run as its events show it."""
     values = values or {"attempt": owner}
-    result = await conn.execute(
-        update(runs).where(runs.c.id == run_id, runs.c.attempt == owner).values(**values)
-    )
-    if result.rowcount != 1:
+    if reports:
+        values["last_event_id"] = runs.c.last_event_id + reports
+    row = (
+        await conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.attempt == owner)
+            .values(**values)
+            .returning(*RUN_EVENT_COLUMNS)
+        )
+    ).first()
+    if row is None:
+        raise LostOwnership(run_id)
+    return row
+
+
+async def append_events(
+    conn: AsyncConnection, run_id: str, *reported: events.Event, attempt: int | None = None
+) -> None:
+    """Append events to the run's log in this transaction, e.g. from a new rule:
+
+        await append_events(conn, run_id, ("run.cancelled", events.run_data(run_row)))
+
+    `attempt` fences the write (an engine's rule: `LostOwnership` when another attempt owns
+    the run); leave it None for a decision that its own conditional UPDATE already arbitrated
+    (respond, cancel). Hot rules reserve ids inside the UPDATE they make anyway instead.
+    """
+    if await events.append(conn, run_id, reported, attempt=attempt) is None:
         raise LostOwnership(run_id)
 
 
@@ -84,8 +126,10 @@ async def create_run(
         "pending": None,
         "pause_deadline": None,
         "attempt": 0,
+        "last_event_id": 1,
     }
     await conn.execute(sql.RUN_INSERT, row)
+    await events.write(conn, row["id"], 1, [("run.queued", events.run_data(row))])
     return row
 
 
@@ -99,7 +143,7 @@ async def claim_run(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None
         return None
     run = dict(row._mapping)
     run.update(status="running", attempt=row.attempt + 1, started_at=row.started_at or utcnow())
-    await _owned(
+    counter = await _owned_row(
         conn,
         sql.RUN_CLAIM,
         {
@@ -109,6 +153,7 @@ async def claim_run(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None
             "b_started_at": run["started_at"],
         },
     )
+    await events.write(conn, run_id, counter[0], [("run.started", events.run_data(run))])
     return run
 
 
@@ -126,12 +171,13 @@ async def start_step(
     step_input: str,
 ) -> dict[str, Any]:
     row = _step_row(run_id, order=order, role=role, model=model, step_input=step_input)
-    await _owned(
+    counter = await _owned_row(
         conn,
-        sql.RUN_SET_TOTAL_STEPS,
+        sql.RUN_START_STEP,
         {"b_run": run_id, "b_attempt": attempt, "b_total_steps": order + 1},
     )
     await conn.execute(sql.STEP_INSERT, row)
+    await events.write(conn, run_id, counter[0], [("step.started", events.step_data(row))])
     return row
 
 
@@ -225,10 +271,10 @@ async def close_step(
     }
     if next_step is None:
         params.update(b_output=output, b_finished_at=now)
-        await _owned(conn, sql.RUN_ADD_TOKENS_COMPLETE, params)
+        run = await _owned_row(conn, sql.RUN_ADD_TOKENS_COMPLETE, params)
     else:
         params["b_total_steps"] = next_step["order"] + 1
-        await _owned(conn, sql.RUN_ADD_TOKENS_NEXT_STEP, params)
+        run = await _owned_row(conn, sql.RUN_ADD_TOKENS_NEXT_STEP, params)
     step.update(
         transcript=transcript,
         tokens_in=step["tokens_in"] + tokens_in,
@@ -238,11 +284,35 @@ async def close_step(
         finished_at=now,
     )
     await conn.execute(sql.STEP_CLOSE, _step_params(step))
+    completed = ("step.completed", events.step_data(step, await _calls_of(conn, step)))
     if next_step is None:
+        await events.write(conn, run_id, run.last_event_id, [completed, _run_event(run)])
         return None
     row = _step_row(run_id, **next_step)
     await conn.execute(sql.STEP_INSERT, row)
+    started = ("step.started", events.step_data(row))
+    await events.write(conn, run_id, run.last_event_id, [completed, started])
     return row
+
+
+async def _calls_of(conn: AsyncConnection, step: dict[str, Any]) -> list[dict[str, Any]]:
+    """The step's tool calls, read only when its transcript shows it made some."""
+    if not any(
+        part.get("type") == "tool_call"
+        for message in step["transcript"]
+        if message.get("role") == "assistant"
+        for part in message.get("parts", ())
+    ):
+        return []
+    rows = await conn.execute(
+        select(tool_calls).where(tool_calls.c.step_id == step["id"]).order_by(tool_calls.c.seq)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def _run_event(run: Any) -> events.Event:
+    """The event of a run's status, with the run as it now is: `run.<status>`."""
+    return (f"run.{run.status}", events.run_data(run))
 
 
 # 6 -------------------------------------------------------------------------------------------
@@ -260,9 +330,16 @@ async def pause_run(
     deadline = utcnow() + timedelta(seconds=timeout_seconds) if timeout_seconds else None
     if deadline is not None:
         pending = {**pending, "expires_at": deadline.isoformat()}
-    await _fence(
-        conn, run_id, attempt, status="waiting_input", pending=pending, pause_deadline=deadline
+    run = await _fence(
+        conn,
+        run_id,
+        attempt,
+        reports=1,
+        status="waiting_input",
+        pending=pending,
+        pause_deadline=deadline,
     )
+    await events.write(conn, run_id, run.last_event_id, [_run_event(run)])
     return deadline
 
 
@@ -288,19 +365,44 @@ async def respond(
             f"'{pending['kind']}' (expected {' or '.join(repr(a) for a in expected)})"
         )
     # The conditional update is the arbiter: a second respond finds the run no longer waiting.
-    result = await conn.execute(
-        update(runs)
-        .where(runs.c.id == run["id"], runs.c.status == "waiting_input")
-        .values(status="running", pending=None, pause_deadline=None)
-    )
-    if result.rowcount != 1:
+    row = await _resume(conn, run["id"])
+    if row is None:
         raise RunNotWaiting()
     if action == "input":
-        await _decide_call(conn, pending, "answered", answer or "", is_error=False)
+        call = await _decide_call(conn, pending, "answered", answer or "", is_error=False)
     elif action == "approve":
-        await _decide_call(conn, pending, "approved", None, is_error=False)
+        call = await _decide_call(conn, pending, "approved", None, is_error=False)
     else:
-        await _decide_call(conn, pending, "rejected", declined_message(reason), is_error=True)
+        call = await _decide_call(conn, pending, "rejected", declined_message(reason), True)
+    await _report_resume(conn, row, call, {"action": action})
+
+
+async def _resume(conn: AsyncConnection, run_id: str) -> Any:
+    """`waiting_input` -> `running`, reserving ids for tool_call.updated and run.resumed."""
+    return (
+        await conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.status == "waiting_input")
+            .values(
+                status="running",
+                pending=None,
+                pause_deadline=None,
+                last_event_id=runs.c.last_event_id + 2,
+            )
+            .returning(*RUN_EVENT_COLUMNS)
+        )
+    ).first()
+
+
+async def _report_resume(
+    conn: AsyncConnection, run: Any, call: tuple[str, int, dict[str, Any]], data: dict[str, Any]
+) -> None:
+    step_id, order, row = call
+    reported = [
+        ("tool_call.updated", events.tool_call_data(step_id, order, row)),
+        ("run.resumed", {**data, "run": events.run_data(run)}),
+    ]
+    await events.write(conn, run.id, run.last_event_id, reported)
 
 
 def declined_message(reason: str | None) -> str:
@@ -313,14 +415,19 @@ async def _decide_call(
     pending: dict[str, Any],
     status: str,
     result: str | None,
-    *,
     is_error: bool,
-) -> None:
+) -> tuple[str, int, dict[str, Any]]:
+    """Record a person's (or the clock's) decision; returns (step_id, order, call row)."""
     await conn.execute(
         update(tool_calls)
         .where(tool_calls.c.id == pending["call_row_id"], tool_calls.c.status == "awaiting")
         .values(status=status, result=result, is_error=is_error)
     )
+    row = (
+        await conn.execute(select(tool_calls).where(tool_calls.c.id == pending["call_row_id"]))
+    ).first()
+    order = await conn.scalar(select(steps.c.order).where(steps.c.id == row.step_id))
+    return row.step_id, order, dict(row._mapping)
 
 
 # 8 -------------------------------------------------------------------------------------------
@@ -343,19 +450,21 @@ async def expire_pause(conn: AsyncConnection, run_id: str, now: datetime) -> str
         step = (
             await conn.execute(select(steps).where(steps.c.id == row.pending["step_id"]))
         ).first()
-        await _fail(conn, run_id, step.order, step.role, step.id, why)
-        await _decide_call(conn, row.pending, "rejected", f"Declined: {why}.", is_error=True)
+        step_id, order, call = await _decide_call(
+            conn, row.pending, "rejected", f"Declined: {why}.", True
+        )
+        decided = ("tool_call.updated", events.tool_call_data(step_id, order, call))
+        await _fail(conn, run_id, None, dict(step._mapping), why, first=decided)
         return "failed"
-    await conn.execute(
-        update(runs)
-        .where(runs.c.id == run_id, runs.c.status == "waiting_input")
-        .values(status="running", pending=None, pause_deadline=None)
-    )
+    resumed = await _resume(conn, run_id)
+    if resumed is None:
+        return None
     if row.pending["kind"] == "input":
         result = f"No answer: {why}. Continue without it."
     else:
         result = f"Declined automatically: {why}. The action was not performed."
-    await _decide_call(conn, row.pending, "rejected", result, is_error=True)
+    call = await _decide_call(conn, row.pending, "rejected", result, True)
+    await _report_resume(conn, resumed, call, {"action": "reject", "expired": True})
     return "rejected"
 
 
@@ -363,7 +472,10 @@ async def expire_pause(conn: AsyncConnection, run_id: str, now: datetime) -> str
 
 
 async def complete_run(conn: AsyncConnection, run_id: str, attempt: int, output: str) -> None:
-    await _fence(conn, run_id, attempt, status="completed", output=output, finished_at=utcnow())
+    run = await _fence(
+        conn, run_id, attempt, reports=1, status="completed", output=output, finished_at=utcnow()
+    )
+    await events.write(conn, run_id, run.last_event_id, [_run_event(run)])
 
 
 # 10 ------------------------------------------------------------------------------------------
@@ -373,41 +485,71 @@ async def fail_run(
     conn: AsyncConnection, run_id: str, attempt: int | None, step: dict[str, Any], reason: str
 ) -> None:
     """Fail the step and its run. `attempt` None: not fenced (a decision, not an engine's)."""
-    if attempt is not None:
-        await _fence(conn, run_id, attempt)
-    await _fail(conn, run_id, step["order"], step["role"], step["id"], reason)
+    await _fail(conn, run_id, attempt, step, reason)
 
 
 async def _fail(
-    conn: AsyncConnection, run_id: str, order: int, role: str, step_id: str, reason: str
+    conn: AsyncConnection,
+    run_id: str,
+    attempt: int | None,
+    step: dict[str, Any],
+    reason: str,
+    *,
+    first: events.Event | None = None,
 ) -> None:
+    """Fail the run (fenced on `attempt` when given) and its step: step.failed, run.failed
+    (after `first`, an event of the same decision)."""
     now = utcnow()
+    fence = [runs.c.attempt == attempt] if attempt is not None else []
+    run = (
+        await conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, *fence)
+            .values(
+                status="failed",
+                output=None,
+                error=f"Step {step['order'] + 1} ({step['role']}) failed: {reason}",
+                finished_at=now,
+                pending=None,
+                pause_deadline=None,
+                last_event_id=runs.c.last_event_id + (3 if first else 2),
+            )
+            .returning(*RUN_EVENT_COLUMNS)
+        )
+    ).first()
+    if run is None:
+        raise LostOwnership(run_id)
     await conn.execute(
         update(steps)
-        .where(steps.c.id == step_id)
+        .where(steps.c.id == step["id"])
         .values(error=reason, output=None, finished_at=now)
     )
-    await conn.execute(
-        update(runs)
-        .where(runs.c.id == run_id)
-        .values(
-            status="failed",
-            output=None,
-            error=f"Step {order + 1} ({role}) failed: {reason}",
-            finished_at=now,
-            pending=None,
-            pause_deadline=None,
-        )
-    )
+    failed = {**step, "error": reason, "output": None, "finished_at": now}
+    reported = [] if first is None else [first]
+    reported += [("step.failed", events.step_data(failed, await _calls_of(conn, failed)))]
+    reported.append(_run_event(run))
+    await events.write(conn, run_id, run.last_event_id, reported)
 
 
 async def fail_run_without_step(conn: AsyncConnection, run_id: str, reason: str) -> None:
     """Last resort for a run that cannot even start a step (e.g. an internal error)."""
-    await conn.execute(
-        update(runs)
-        .where(runs.c.id == run_id, runs.c.status.not_in(tuple(TERMINAL)))
-        .values(status="failed", output=None, error=reason, finished_at=utcnow(), pending=None)
-    )
+    run = (
+        await conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.status.not_in(tuple(TERMINAL)))
+            .values(
+                status="failed",
+                output=None,
+                error=reason,
+                finished_at=utcnow(),
+                pending=None,
+                last_event_id=runs.c.last_event_id + 1,
+            )
+            .returning(*RUN_EVENT_COLUMNS)
+        )
+    ).first()
+    if run is not None:
+        await events.write(conn, run_id, run.last_event_id, [_run_event(run)])
 
 
 # Tool-call ledger (at most once) -------------------------------------------------------------
@@ -417,7 +559,7 @@ async def open_tool_call(
     conn: AsyncConnection,
     run_id: str,
     attempt: int,
-    step_id: str,
+    step: dict[str, Any],
     seq: int,
     call_id: str,
     name: str,
@@ -425,12 +567,12 @@ async def open_tool_call(
     status: str,
 ) -> dict[str, Any]:
     """Record a tool call before anything happens: `awaiting` a human, or `started`."""
-    await _fence(conn, run_id, attempt)
+    run = await _fence(conn, run_id, attempt, reports=1)
     now = utcnow()
     row = {
         "id": new_id(),
         "run_id": run_id,
-        "step_id": step_id,
+        "step_id": step["id"],
         "seq": seq,
         "call_id": call_id[:200],
         "name": name,
@@ -443,35 +585,54 @@ async def open_tool_call(
         "finished_at": None,
     }
     await conn.execute(tool_calls.insert().values(**row))
+    await _report_call(conn, run, step, row)
     return row
 
 
-async def start_tool_call(conn: AsyncConnection, run_id: str, attempt: int, row_id: str) -> None:
+async def start_tool_call(
+    conn: AsyncConnection, run_id: str, attempt: int, step: dict[str, Any], row_id: str
+) -> None:
     """An approved call is about to run: from here on a crash leaves its outcome unknown."""
-    await _fence(conn, run_id, attempt)
-    await conn.execute(
-        update(tool_calls)
-        .where(tool_calls.c.id == row_id)
-        .values(status="started", started_at=utcnow())
-    )
+    run = await _fence(conn, run_id, attempt, reports=1)
+    row = await _update_call(conn, row_id, status="started", started_at=utcnow())
+    await _report_call(conn, run, step, row)
 
 
 async def finish_tool_call(
     conn: AsyncConnection,
     run_id: str,
     attempt: int,
+    step: dict[str, Any],
     row_id: str,
     *,
     status: str,
     result: str,
     is_error: bool,
 ) -> None:
-    await _fence(conn, run_id, attempt)
-    await conn.execute(
-        update(tool_calls)
-        .where(tool_calls.c.id == row_id)
-        .values(status=status, result=result, is_error=is_error, finished_at=utcnow())
+    run = await _fence(conn, run_id, attempt, reports=1)
+    row = await _update_call(
+        conn, row_id, status=status, result=result, is_error=is_error, finished_at=utcnow()
     )
+    await _report_call(conn, run, step, row)
+
+
+async def _update_call(conn: AsyncConnection, row_id: str, **values: Any) -> dict[str, Any]:
+    row = (
+        await conn.execute(
+            update(tool_calls)
+            .where(tool_calls.c.id == row_id)
+            .values(**values)
+            .returning(*tool_calls.c)
+        )
+    ).first()
+    return dict(row._mapping)
+
+
+async def _report_call(
+    conn: AsyncConnection, run: Any, step: dict[str, Any], row: dict[str, Any]
+) -> None:
+    data = events.tool_call_data(step["id"], step["order"], row)
+    await events.write(conn, run.id, run.last_event_id, [("tool_call.updated", data)])
 
 
 async def count_runs(conn: AsyncConnection, status: str) -> int:

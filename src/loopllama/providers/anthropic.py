@@ -4,10 +4,16 @@ Neutral parts map one to one onto Anthropic content blocks: `TextPart` <-> `text
 `ToolCallPart` <-> `tool_use`, `ToolResultPart` -> `tool_result` (in a user turn).
 The SDK never retries (`max_retries=0`): the engine owns retries and their backoff, so one
 `complete` is exactly one HTTP request.
+
+When the request has a listener (`on_text`), the call streams (`messages.stream`): each text
+delta is handed over as it arrives, and the SDK assembles the same `Message` a plain call
+returns. `models.timeout` then bounds the whole call, as it bounds a plain call's wait for its
+answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import anthropic
@@ -20,6 +26,7 @@ from loopllama.providers.base import (
     Part,
     ProviderError,
     ProviderNotConfigured,
+    ProviderTimeout,
     TextPart,
     ToolCallPart,
 )
@@ -34,6 +41,7 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 class AnthropicProvider:
     name = "anthropic"
     supports_tools = True
+    streams = True
 
     def __init__(
         self,
@@ -48,6 +56,7 @@ class AnthropicProvider:
                 "no API key configured for provider anthropic: set ANTHROPIC_API_KEY"
             )
         self._owns_transport = http_client is None
+        self._timeout = models.timeout
         self._client = anthropic.AsyncAnthropic(
             api_key=providers.anthropic_api_key.get_secret_value(),
             # Explicit, so the settings (not the SDK re-reading the environment) decide.
@@ -71,10 +80,16 @@ class AnthropicProvider:
                 for t in request.tools
             ]
         try:
-            response = await self._client.messages.create(**params)
+            if request.on_text is None:
+                response = await self._client.messages.create(**params)
+            else:
+                async with asyncio.timeout(self._timeout):
+                    response = await self._stream(params, request.on_text)
             return _model_response(response)
         except ProviderError:
             raise
+        except TimeoutError:
+            raise ProviderTimeout() from None
         except Exception as exc:  # the engine catches ProviderError only
             raise to_provider_error(
                 self.name,
@@ -83,6 +98,13 @@ class AnthropicProvider:
                 timeout_error=anthropic.APITimeoutError,
                 connection_error=anthropic.APIConnectionError,
             ) from exc
+
+    async def _stream(self, params: dict[str, Any], on_text: Any) -> object:
+        async with self._client.messages.stream(**params) as stream:
+            async for event in stream:
+                if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    on_text(event.delta.text)
+            return await stream.get_final_message()
 
     async def aclose(self) -> None:
         if self._owns_transport:

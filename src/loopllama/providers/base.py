@@ -11,6 +11,7 @@ step's `error`; `transient` tells the engine whether a retry may help.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -116,6 +117,10 @@ class ModelRequest:
     messages: tuple[Message, ...]
     tools: tuple[ToolSpec, ...] = ()
     max_tokens: int = 1024
+    # Called with each piece of the answer's text as it is generated, by providers that
+    # stream (`streams = True`); the pieces concatenate to the response's text. Tool-call
+    # arguments are not text. None: nobody listens, a provider may answer in one piece.
+    on_text: Callable[[str], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +190,8 @@ class Provider(Protocol):
 
     name: str  # "anthropic", "openai", "local", "fake"
     supports_tools: bool
+    # Optional (absent means False): hands text to `request.on_text` as it is generated.
+    # streams: bool
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Run one model call. Raises `ProviderError` (and nothing else) on failure."""

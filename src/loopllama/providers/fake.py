@@ -9,6 +9,7 @@ text, which keeps long test runs free of bookkeeping.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ def tool_call(
 class FakeProvider:
     name: str = "fake"
     supports_tools: bool = True
+    streams: bool = True
     script: deque[Script] = field(default_factory=deque)
     requests: list[ModelRequest] = field(default_factory=list)
     delay: float = 0.0
@@ -48,6 +50,14 @@ class FakeProvider:
         self.script.extend(items)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
+        response = await self._answer(request)
+        if request.on_text is not None:  # streamed word by word, as a vendor would
+            for piece in re.findall(r"\S*\s*", response.text):
+                if piece:
+                    request.on_text(piece)
+        return response
+
+    async def _answer(self, request: ModelRequest) -> ModelResponse:
         self.requests.append(request)
         if self.delay:
             await asyncio.sleep(self.delay)

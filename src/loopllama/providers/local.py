@@ -15,6 +15,11 @@ so the thread moves on within one token (about 8 ms) instead of finishing an ans
 waits for. Prompt processing (prefill) cannot be interrupted; at roughly 400 tokens/s on two
 cores a full context takes about 10 s.
 
+Streaming: with a listener (`request.on_text`) the generation streams, and each piece of text
+is handed to the event loop as llama.cpp produces it (`call_soon_threadsafe`). A streamed call
+reports its output tokens as the tokenized length of its text (llama.cpp gives no usage when
+streaming), which can differ by a token from a plain call's count.
+
 Long prompts: the prompt plus the answer must fit `CONTEXT_TOKENS`. Oldest turns go first,
 then the front of the oldest remaining turn; a system prompt that alone does not fit fails
 the call with a `ProviderError` naming the sizes.
@@ -91,6 +96,7 @@ class LocalProvider:
 
     name = "local"
     supports_tools = False
+    streams = True
 
     def __init__(self, providers: ProviderSettings, models: ModelSettings) -> None:
         self._model_path = providers.local_model_path
@@ -111,7 +117,14 @@ class LocalProvider:
         self._in_flight.add(stop)
         loop = asyncio.get_running_loop()
         try:
-            future = loop.run_in_executor(self._executor, self._generate, request, stop)
+            emit = None
+            if request.on_text is not None:
+                on_text = request.on_text
+
+                def emit(text: str) -> None:  # on the model thread
+                    loop.call_soon_threadsafe(on_text, text)
+
+            future = loop.run_in_executor(self._executor, self._generate, request, stop, emit)
             return await asyncio.wait_for(future, self._timeout)
         except TimeoutError:
             raise ProviderTimeout() from None
@@ -199,7 +212,9 @@ class LocalProvider:
             self._llm.close()
             self._llm = None
 
-    def _generate(self, request: ModelRequest, stop: threading.Event) -> ModelResponse:
+    def _generate(
+        self, request: ModelRequest, stop: threading.Event, emit: Any = None
+    ) -> ModelResponse:
         if stop.is_set():  # timed out or cancelled while queued
             raise _Interrupted
         assert self._llm is not None and self._formatter is not None
@@ -216,7 +231,10 @@ class LocalProvider:
                 seed=SEED,
                 stop=[self._formatter.eos_token],
                 stopping_criteria=StoppingCriteriaList([lambda _ids, _logits: stop.is_set()]),
+                stream=emit is not None,
             )
+            if emit is not None:
+                out = self._collect(out, emit, len(prompt), max_tokens)
         except (ValueError, RuntimeError) as exc:
             raise ProviderError(f"local model failed: {exc}") from None
         if stop.is_set():
@@ -229,6 +247,23 @@ class LocalProvider:
             tokens_out=usage["completion_tokens"],
             stop_reason="max_tokens" if choice["finish_reason"] == "length" else "end_turn",
         )
+
+    def _collect(self, chunks: Any, emit: Any, prompt_tokens: int, max_tokens: int) -> Any:
+        """A streamed completion, each piece emitted, as the dict a plain call returns."""
+        pieces: list[str] = []
+        finish = None
+        for chunk in chunks:
+            choice = chunk["choices"][0]
+            if choice["text"]:
+                pieces.append(choice["text"])
+                emit(choice["text"])
+            finish = choice.get("finish_reason") or finish
+        text = "".join(pieces)
+        produced = min(max_tokens, len(self._tokenize(text))) if text else 0
+        return {
+            "choices": [{"text": text, "finish_reason": finish}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": produced},
+        }
 
     def _prompt_tokens(self, request: ModelRequest, budget: int) -> list[int]:
         """The rendered chat prompt as tokens, cut from the front to fit `budget`."""

@@ -10,10 +10,16 @@ LM Studio, gateways), so `OPENAI_BASE_URL` turns this adapter into theirs. Trans
 
 The SDK never retries (`max_retries=0`): the engine owns retries, so one `complete` is exactly
 one HTTP request.
+
+When the request has a listener (`on_text`), the call streams (`stream=True`, with
+`stream_options.include_usage` for the token counts): content deltas are handed over as they
+arrive and the chunks are assembled into the same response a plain call gives (tool-call
+arguments arrive in pieces, by index). `models.timeout` then bounds the whole call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -28,6 +34,7 @@ from loopllama.providers.base import (
     Part,
     ProviderError,
     ProviderNotConfigured,
+    ProviderTimeout,
     TextPart,
     ToolCallPart,
     ToolResultPart,
@@ -53,6 +60,7 @@ _STOP_REASONS = {
 class OpenAIProvider:
     name = "openai"
     supports_tools = True
+    streams = True
 
     def __init__(
         self,
@@ -77,6 +85,7 @@ class OpenAIProvider:
         official = urlsplit(base_url).hostname == "api.openai.com"
         self._max_tokens_param = "max_completion_tokens" if official else "max_tokens"
         self._owns_transport = http_client is None
+        self._timeout = models.timeout
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
@@ -109,10 +118,15 @@ class OpenAIProvider:
                 for t in request.tools
             ]
         try:
-            completion = await self._client.chat.completions.create(**params)
-            return _model_response(completion)
+            if request.on_text is None:
+                completion = await self._client.chat.completions.create(**params)
+                return _model_response(completion)
+            async with asyncio.timeout(self._timeout):
+                return await self._stream(params, request.on_text)
         except ProviderError:
             raise
+        except TimeoutError:
+            raise ProviderTimeout() from None
         except Exception as exc:  # the engine catches ProviderError only
             raise to_provider_error(
                 self.name,
@@ -121,6 +135,51 @@ class OpenAIProvider:
                 timeout_error=openai.APITimeoutError,
                 connection_error=openai.APIConnectionError,
             ) from exc
+
+    async def _stream(self, params: dict[str, Any], on_text: Any) -> ModelResponse:
+        stream = await self._client.chat.completions.create(
+            **params, stream=True, stream_options={"include_usage": True}
+        )
+        if not isinstance(stream, openai.AsyncStream):
+            raise ProviderError("model provider openai returned an unexpected response")
+        text: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        finish: str | None = None
+        usage: Any = None
+        seen_choice = False
+        async with stream:
+            async for chunk in stream:
+                usage = chunk.usage or usage
+                if not chunk.choices:
+                    continue
+                seen_choice = True
+                choice = chunk.choices[0]
+                finish = choice.finish_reason or finish
+                delta = choice.delta
+                if delta is None:
+                    continue
+                if delta.content:
+                    text.append(delta.content)
+                    on_text(delta.content)
+                for call in delta.tool_calls or []:
+                    entry = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                    entry["id"] = call.id or entry["id"]
+                    if call.function is not None:
+                        entry["name"] += call.function.name or ""
+                        entry["arguments"] += call.function.arguments or ""
+        if not seen_choice:
+            raise ProviderError("model provider openai returned no choices")
+        parts: list[Part] = [TextPart("".join(text))] if text else []
+        parts += [
+            ToolCallPart(c["id"], c["name"], _decode_arguments(c["arguments"]))
+            for _, c in sorted(calls.items())
+        ]
+        return ModelResponse(
+            Message("assistant", tuple(parts)),
+            tokens_in=(usage.prompt_tokens or 0) if usage else 0,
+            tokens_out=(usage.completion_tokens or 0) if usage else 0,
+            stop_reason=_STOP_REASONS.get(finish, finish) if finish else "end_turn",
+        )
 
     async def aclose(self) -> None:
         if self._owns_transport:

@@ -55,6 +55,7 @@ class _Owning:
         self._client = client
         self.name = provider.name
         self.supports_tools = provider.supports_tools
+        self.streams = getattr(provider, "streams", False)
         self.complete = provider.complete
 
     async def aclose(self) -> None:

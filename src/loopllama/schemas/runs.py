@@ -87,3 +87,14 @@ def step_public(row: dict[str, Any], calls: list[dict[str, Any]] = ()) -> dict[s
         # An extension: the tool calls the agent made in this step, in order.
         "tool_calls": [tool_call_public(call) for call in calls],
     }
+
+
+def event_public(row: Any) -> dict[str, Any]:
+    """A stored run event as the API shows it (EXTENSIONS part 5)."""
+    return {
+        "id": row.id,
+        "run_id": row.run_id,
+        "type": row.type,
+        "created_at": iso(row.created_at),
+        "data": row.data,
+    }

@@ -118,3 +118,18 @@ def issue_message(issue: dict[str, Any]) -> str:
     if kind == "value_error":
         return str(ctx.get("error") or issue["msg"])
     return issue["msg"]
+
+
+def query_int(raw: str | None, name: str, *, default: int, minimum: int, maximum: int) -> int:
+    """An integer query parameter, or `InvalidRequest` worded like a body issue."""
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"Invalid '{name}': Expected number, received '{raw}'") from None
+    if value < minimum:
+        raise InvalidRequest(f"Invalid '{name}': Number must be greater than or equal to {minimum}")
+    if value > maximum:
+        raise InvalidRequest(f"Invalid '{name}': Number must be less than or equal to {maximum}")
+    return value

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -54,6 +54,13 @@ def _normalize(url: str) -> str:
     return url
 
 
+def libpq_url(url: str) -> str:
+    """A plain `postgresql://` URL, as psycopg connects with it (the event listener)."""
+    return (
+        make_url(_normalize(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(_normalize(url)).get_backend_name() == "sqlite"
 
@@ -74,12 +81,22 @@ def _json_dumps(value: Any) -> str:
 
 
 class _LoopConnection:
-    """A synchronous SQLite connection with the awaitable API of `AsyncConnection`."""
+    """A synchronous SQLite connection with the awaitable API of `AsyncConnection`.
 
-    __slots__ = ("sync",)
+    A write transaction's connection also collects `announce(run_id, last_event_id)` calls
+    (engine/events.py), handed to `Database.on_commit` once the transaction has committed: on
+    SQLite that is how live streams learn of new events (PostgreSQL uses NOTIFY).
+    """
 
-    def __init__(self, sync: Connection) -> None:
+    __slots__ = ("announced", "sync")
+
+    def __init__(self, sync: Connection, announced: list[tuple[str, int]] | None = None) -> None:
         self.sync = sync
+        self.announced = announced
+
+    def announce(self, run_id: str, last_event_id: int) -> None:
+        if self.announced is not None:
+            self.announced.append((run_id, last_event_id))
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         return self.sync.execute(statement, parameters)
@@ -95,6 +112,8 @@ class Database:
         self.url = url
         self.is_sqlite = is_sqlite(url)
         self._write_lock = asyncio.Lock()
+        # SQLite: called with the (run_id, last_event_id) pairs a write committed.
+        self.on_commit: Callable[[list[tuple[str, int]]], None] | None = None
         if self.is_sqlite:
             self.sqlite_engine: Engine = _sqlite_engine(url, pool_size)
             self._writer: Connection | None = None
@@ -128,13 +147,16 @@ class Database:
             # transaction. A failed transaction drops it; the next one opens a fresh one.
             if self._writer is None:
                 self._writer = self.sqlite_engine.connect().execution_options(loopllama_write=True)
+            announced: list[tuple[str, int]] = []
             try:
                 with self._writer.begin():
-                    yield _LoopConnection(self._writer)  # type: ignore[misc]
+                    yield _LoopConnection(self._writer, announced)  # type: ignore[misc]
             except BaseException:
                 self._writer.close()
                 self._writer = None
                 raise
+        if announced and self.on_commit is not None:
+            self.on_commit(announced)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.store.statements import STEPS_OF_RUN
-from loopllama.store.tables import runs, tool_calls
+from loopllama.store.tables import run_events, runs, tool_calls
 
 # Every run column but the snapshot (which holds tool secrets and can be large).
 _RUN_COLUMNS = [c for c in runs.c if c.name != "snapshot"]
@@ -78,3 +78,14 @@ async def pause_deadlines(conn: AsyncConnection) -> list[tuple[str, datetime]]:
         )
     )
     return [(row.id, row.pause_deadline) for row in rows]
+
+
+async def get_events(
+    conn: AsyncConnection, run_id: str, after: int, limit: int, upto: int | None = None
+) -> list[Any]:
+    """The run's events with `after < id <= upto`, oldest first, at most `limit` of them."""
+    query = select(run_events).where(run_events.c.run_id == run_id, run_events.c.id > after)
+    if upto is not None:
+        query = query.where(run_events.c.id <= upto)
+    rows = await conn.execute(query.order_by(run_events.c.id).limit(limit))
+    return list(rows)

@@ -6,7 +6,9 @@ with bind parameters about 14 µs (measured on SQLite). These run several times 
 they are built once here; colder paths build their statements where they are used.
 
 Every run update is fenced: it names the run and the attempt that owns it (`b_run`,
-`b_attempt`), and a caller that gets no row back has lost the run to a newer attempt.
+`b_attempt`), and a caller that gets no row back has lost the run to a newer attempt. Those
+that report a state change also reserve ids in the run's event log (`last_event_id`, see
+engine/events.py) and return the counter, or the whole run when the event shows it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,29 @@ WORKFLOW_OF_ACCOUNT = select(workflows).where(
 )
 
 
+# The run columns a run event shows, plus the event counter (UPDATE ... RETURNING these).
+RUN_EVENT_COLUMNS = (
+    runs.c.id,
+    runs.c.workflow_id,
+    runs.c.status,
+    runs.c.input,
+    runs.c.output,
+    runs.c.error,
+    runs.c.total_steps,
+    runs.c.tokens_in,
+    runs.c.tokens_out,
+    runs.c.started_at,
+    runs.c.finished_at,
+    runs.c.created_at,
+    runs.c.pending,
+    runs.c.last_event_id,
+)
+
+
+def _events(count: int) -> dict:
+    return {"last_event_id": runs.c.last_event_id + count}
+
+
 def _owned_run_update():
     return update(runs).where(
         runs.c.id == bindparam("b_run"), runs.c.attempt == bindparam("b_attempt")
@@ -56,24 +81,38 @@ RUN_INSERT = runs.insert()
 
 RUN_BY_ID = select(runs).where(runs.c.id == bindparam("b_run"))
 
-RUN_CLAIM = _owned_run_update().values(
-    status="running",
-    attempt=bindparam("b_new_attempt"),
-    started_at=bindparam("b_started_at"),
+RUN_CLAIM = (  # run.started
+    _owned_run_update()
+    .values(
+        status="running",
+        attempt=bindparam("b_new_attempt"),
+        started_at=bindparam("b_started_at"),
+        **_events(1),
+    )
+    .returning(runs.c.last_event_id)
 )
 
-RUN_SET_TOTAL_STEPS = _owned_run_update().values(total_steps=bindparam("b_total_steps"))
+RUN_START_STEP = (  # step.started
+    _owned_run_update()
+    .values(total_steps=bindparam("b_total_steps"), **_events(1))
+    .returning(runs.c.last_event_id)
+)
 
 RUN_ADD_TOKENS = _owned_run_update().values(
     tokens_in=runs.c.tokens_in + bindparam("b_tokens_in"),
     tokens_out=runs.c.tokens_out + bindparam("b_tokens_out"),
 )
 
-RUN_ADD_TOKENS_NEXT_STEP = RUN_ADD_TOKENS.values(total_steps=bindparam("b_total_steps"))
+RUN_ADD_TOKENS_NEXT_STEP = RUN_ADD_TOKENS.values(  # step.completed, step.started
+    total_steps=bindparam("b_total_steps"), **_events(2)
+).returning(runs.c.last_event_id)
 
-RUN_ADD_TOKENS_COMPLETE = RUN_ADD_TOKENS.values(
-    status="completed", output=bindparam("b_output"), finished_at=bindparam("b_finished_at")
-)
+RUN_ADD_TOKENS_COMPLETE = RUN_ADD_TOKENS.values(  # step.completed, run.completed
+    status="completed",
+    output=bindparam("b_output"),
+    finished_at=bindparam("b_finished_at"),
+    **_events(2),
+).returning(*RUN_EVENT_COLUMNS)
 
 STEPS_OF_RUN = select(steps).where(steps.c.run_id == bindparam("b_run")).order_by(steps.c.order)
 

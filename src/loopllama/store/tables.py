@@ -111,6 +111,9 @@ runs = Table(
     Column("pause_deadline", Timestamp, nullable=True),
     # Bumped by every process that takes the run over: writes are fenced on it.
     Column("attempt", Integer, nullable=False, default=0),
+    # The id of the run's last event: bumped in the transaction that appends events, under
+    # the same row lock as the state change, so event ids are gapless per run on any backend.
+    Column("last_event_id", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_runs_workflow_created", "workflow_id", "created_at"),
     Index("ix_runs_status", "status"),
 )
@@ -155,4 +158,15 @@ tool_calls = Table(
     Column("started_at", Timestamp, nullable=True),
     Column("finished_at", Timestamp, nullable=True),
     UniqueConstraint("step_id", "seq", name="uq_tool_calls_step_seq"),
+)
+
+# The durable event log of each run (engine/events.py appends, nothing else writes it).
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("id", Integer, primary_key=True, autoincrement=False),  # 1, 2, 3... per run
+    Column("type", String(32), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
 )

@@ -83,6 +83,7 @@ async def list_position(
     ).first()
     return (row.updated_at, row.id) if row else None
 
+
 async def existing_workflow_ids(
     conn: AsyncConnection, account_id: str, ids: Collection[str]
 ) -> set[str]:

@@ -63,9 +63,7 @@ async def list_workflows(
             rows = await store.list_workflows(conn, account, only=only)
             return JSON({"data": [workflow_public(row) for row in rows]})
         page = limit or DEFAULT_PAGE
-        rows = await store.list_workflows(
-            conn, account, limit=page + 1, after=position, only=only
-        )
+        rows = await store.list_workflows(conn, account, limit=page + 1, after=position, only=only)
     data = [workflow_public(row) for row in rows[:page]]
     return JSON({"data": data, "has_more": len(rows) > page})
 

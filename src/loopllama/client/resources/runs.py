@@ -1,12 +1,17 @@
-"""`client.runs`: trigger, list, retrieve, respond to, and poll runs."""
+"""`client.runs`: trigger, list, retrieve, respond to, poll and stream runs."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from loopllama.client import _core
-from loopllama.client.types import RespondResult, Run
+from loopllama.client._stream import StreamState
+from loopllama.client.types import RespondResult, Run, RunEvent, StepDelta
 
 if TYPE_CHECKING:
     from loopllama.client._client import AsyncLoopLlama, LoopLlama
@@ -75,6 +80,52 @@ class Runs:
         `timeout` seconds (None: no limit); the run goes on on the server.
         """
         return self._client._drive(_core.poll(self._client._config, run_id, interval, timeout))
+
+    def events(self, run_id: str, *, after: int = 0, page_size: int = 100) -> list[RunEvent]:
+        """The run's durable event log after event `after`, oldest first (every page of it).
+
+        Ids are 1, 2, 3... per run, with no gap: `events(run_id, after=n)` is what happened
+        since event n.
+        """
+        return self._client._drive(_core.events(self._client._config, run_id, after, page_size))
+
+    def stream(self, run_id: str, *, after: int | None = None) -> Iterator[RunEvent | StepDelta]:
+        """Follow the run live: its events (replayed from the start, or after event `after`),
+        then new ones as they happen, with `StepDelta`s (the agent's text as it is
+        generated) in between. Ends after a terminal event (`run.completed`, `run.failed`,
+        `run.cancelled`); a paused run's stream stays open through the respond.
+
+            for event in client.runs.stream(run.id):
+                if event.type == "step.delta":
+                    print(event.text, end="", flush=True)
+                elif event.type == "run.waiting_input":
+                    print(event.run.pending.prompt)
+
+        A dropped connection is re-opened with `Last-Event-ID`: no durable event is lost or
+        repeated (deltas sent while it was down are not replayed).
+        """
+        state = StreamState(self._client._config, run_id, last_id=after or 0)
+        http = self._client._http
+        while not state.done:
+            try:
+                with http.stream(
+                    "GET", state.url, headers=state.headers(), timeout=state.timeout()
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        delay = state.on_error_response(response)
+                    else:
+                        state.connected()
+                        for line in response.iter_lines():
+                            item = state.feed(line)
+                            if item is not None:
+                                yield item
+                            if state.done:
+                                return
+                        delay = state.on_end()
+            except httpx.HTTPError as exc:
+                delay = state.on_exception(exc)
+            time.sleep(delay)
 
     def create_and_poll(
         self,
@@ -147,6 +198,41 @@ class AsyncRuns:
         """Wait until the run is `completed`, `failed` or `waiting_input`; see `Runs.poll`."""
         plan = _core.poll(self._client._config, run_id, interval, timeout)
         return await self._client._drive(plan)
+
+    async def events(self, run_id: str, *, after: int = 0, page_size: int = 100) -> list[RunEvent]:
+        """The run's durable event log after event `after`; see `Runs.events`."""
+        plan = _core.events(self._client._config, run_id, after, page_size)
+        return await self._client._drive(plan)
+
+    async def stream(
+        self, run_id: str, *, after: int | None = None
+    ) -> AsyncIterator[RunEvent | StepDelta]:
+        """Follow the run live, reconnecting on its own; see `Runs.stream`.
+
+        async for event in client.runs.stream(run.id): ...
+        """
+        state = StreamState(self._client._config, run_id, last_id=after or 0)
+        http = self._client._http
+        while not state.done:
+            try:
+                async with http.stream(
+                    "GET", state.url, headers=state.headers(), timeout=state.timeout()
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        delay = state.on_error_response(response)
+                    else:
+                        state.connected()
+                        async for line in response.aiter_lines():
+                            item = state.feed(line)
+                            if item is not None:
+                                yield item
+                            if state.done:
+                                return
+                        delay = state.on_end()
+            except httpx.HTTPError as exc:
+                delay = state.on_exception(exc)
+            await asyncio.sleep(delay)
 
     async def create_and_poll(
         self,

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 
+from loopllama.engine.notify import hub_for
 from loopllama.engine.queue.dispatcher import QueueDispatcher
 from loopllama.engine.queue.settings import WorkerSettings
 from loopllama.engine.runner import Runner
@@ -25,7 +26,8 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
         await asyncio.to_thread(upgrade, settings.database.url)
     db = Database(settings.database.url, pool_size=settings.database.pool_size)
     registry = ProviderRegistry(settings)
-    runner = Runner(db, registry, settings)
+    hub = hub_for(db)  # a worker only publishes text deltas; it never listens
+    runner = Runner(db, registry, settings, hub)
     concurrency = settings.engine.max_concurrent_runs
     dispatcher = QueueDispatcher(runner, db, concurrency=concurrency, options=options)
     stop = asyncio.Event()
@@ -46,5 +48,6 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await registry.aclose()
+        await hub.stop()
         await db.dispose()
     log.info("worker stopped")
