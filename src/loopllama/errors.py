@@ -2,11 +2,18 @@
 
     LoopLlamaError
     ├── NotFound              the resource does not exist or another account owns it
+    │   └── VersionNotFound
     ├── InvalidRequest        the body failed validation (message = the first issue)
     ├── Unauthenticated       missing, malformed, unknown or revoked API key
+    ├── Forbidden             the resource refuses the action whatever its state
+    │   └── WorkflowLocked
     ├── Conflict              the resource's state forbids the action
     │   ├── WorkflowPaused
-    │   └── RunNotWaiting
+    │   ├── WorkflowDeleted
+    │   ├── RunNotWaiting
+    │   ├── RunFinished
+    │   └── RunNotRetryable
+    ├── IdempotencyMismatch   an Idempotency-Key reused with another request
     └── StoreUnavailable      the database cannot be reached right now
 
 None of them knows about HTTP: the engine and the CLI raise and catch them too.
@@ -29,6 +36,10 @@ class NotFound(LoopLlamaError):
     message = "Not found"
 
 
+class VersionNotFound(NotFound):
+    message = "Version not found"
+
+
 class InvalidRequest(LoopLlamaError):
     message = "Invalid request"
 
@@ -45,8 +56,32 @@ class WorkflowPaused(Conflict):
     message = "Workflow is paused"
 
 
+class WorkflowDeleted(Conflict):
+    message = "Workflow has been deleted"
+
+
 class RunNotWaiting(Conflict):
     message = "Run is not waiting for input"
+
+
+class RunFinished(Conflict):
+    message = "Run has already finished"
+
+
+class RunNotRetryable(Conflict):
+    message = "Run is not failed or cancelled"
+
+
+class Forbidden(LoopLlamaError):
+    message = "Forbidden"
+
+
+class WorkflowLocked(Forbidden):
+    message = "Workflow is locked"
+
+
+class IdempotencyMismatch(LoopLlamaError):
+    message = "Idempotency-Key was already used with a different request"
 
 
 class StoreUnavailable(LoopLlamaError):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loopllama.api.errors import MalformedJSON
 from loopllama.api.services import Services
 from loopllama.errors import InvalidRequest, NotFound, Unauthenticated
+from loopllama.store import runs as run_store
 from loopllama.store import workflows as workflow_store
 from loopllama.store.keys import KEY_PREFIX, account_for_key
 
@@ -80,3 +81,10 @@ async def get_workflow_or_404(
     if workflow is None:
         raise NotFound()
     return workflow
+
+
+async def get_run_or_404(conn: AsyncConnection, account_id: str, run_id: str) -> dict[str, Any]:
+    run = await run_store.get_run(conn, account_id, run_id)
+    if run is None:
+        raise NotFound()
+    return run

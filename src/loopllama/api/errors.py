@@ -28,7 +28,9 @@ STATUS_OF: list[tuple[type[errors.LoopLlamaError], int]] = [
     (errors.Unauthenticated, 401),
     (errors.NotFound, 404),
     (errors.InvalidRequest, 400),
+    (errors.Forbidden, 403),
     (errors.Conflict, 409),
+    (errors.IdempotencyMismatch, 422),
     (errors.StoreUnavailable, 503),
 ]
 

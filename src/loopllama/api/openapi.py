@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from loopllama.schemas.runs import RespondIn, RunCreate
+from loopllama.schemas.runs import ForkIn, RespondIn, RunCreate
 from loopllama.schemas.workflows import (
     CustomToolIn,
     HumanInTheLoopIn,
@@ -45,8 +45,23 @@ class Workflow(BaseModel):
     crew: list[Agent]
     human_in_the_loop: HumanInTheLoopIn | None
     tools: list[CustomToolIn]
+    max_run_seconds: int | None
+    version: int
+    locked: bool
     created_at: str
     updated_at: str | None = None
+
+
+class WorkflowVersion(BaseModel):
+    version: int
+    model: str
+    crew: list[Agent]
+    human_in_the_loop: HumanInTheLoopIn | None
+    tools: list[CustomToolIn]
+    max_run_seconds: int | None
+    max_cost_usd: float | None
+    max_tokens: int | None
+    created_at: str
 
 
 class Pending(BaseModel):
@@ -80,13 +95,19 @@ class Step(BaseModel):
     tokens_out: int
     started_at: str | None
     finished_at: str | None
+    forked: bool
     tool_calls: list[ToolCall]
+
+
+class ForkedFrom(BaseModel):
+    run_id: str
+    from_step: int
 
 
 class Run(BaseModel):
     id: str
     workflow_id: str
-    status: Literal["queued", "running", "waiting_input", "completed", "failed"]
+    status: Literal["queued", "running", "waiting_input", "completed", "failed", "cancelled"]
     input: str
     output: str | None
     error: str | None
@@ -97,6 +118,8 @@ class Run(BaseModel):
     finished_at: str | None
     created_at: str
     pending: Pending | None
+    workflow_version: int | None
+    forked_from: ForkedFrom | None
 
 
 class RunWithSteps(Run):
@@ -108,9 +131,14 @@ class RespondAcceptedData(BaseModel):
     status: Literal["running"]
 
 
-def _envelope(name: str, inner: type[BaseModel], many: bool = False) -> type[BaseModel]:
-    annotation = list[inner] if many else inner  # type: ignore[valid-type]
-    return type(name, (BaseModel,), {"__annotations__": {"data": annotation}})
+def _envelope(
+    name: str, inner: type[BaseModel], many: bool = False, paged: bool = False
+) -> type[BaseModel]:
+    annotation = list[inner] if many or paged else inner  # type: ignore[valid-type]
+    annotations: dict[str, Any] = {"data": annotation}
+    if paged:
+        annotations["has_more"] = bool
+    return type(name, (BaseModel,), {"__annotations__": annotations})
 
 
 ENVELOPES: dict[str, type[BaseModel]] = {
@@ -118,16 +146,27 @@ ENVELOPES: dict[str, type[BaseModel]] = {
     "WorkflowList": _envelope("WorkflowListResponse", Workflow, many=True),
     "Run": _envelope("RunResponse", Run),
     "RunList": _envelope("RunListResponse", Run, many=True),
+    "RunPage": _envelope("RunPageResponse", Run, paged=True),
+    "WorkflowVersion": _envelope("WorkflowVersionResponse", WorkflowVersion),
+    "WorkflowVersionList": _envelope("WorkflowVersionListResponse", WorkflowVersion, many=True),
     "RunWithSteps": _envelope("RunWithStepsResponse", RunWithSteps),
     "RespondAccepted": _envelope("RespondAcceptedResponse", RespondAcceptedData),
 }
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (WorkflowCreate, WorkflowUpdate, RunCreate, RespondIn)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    WorkflowCreate,
+    WorkflowUpdate,
+    RunCreate,
+    RespondIn,
+    ForkIn,
+)
 
 _ERROR_TEXT = {
     400: "Validation error, malformed JSON, or an action that does not match the pause",
     401: "Missing Bearer token / Invalid token format / Invalid API key",
+    403: "Workflow is locked",
     404: "Not found (missing, or owned by another account)",
     409: "Conflict with the resource's state",
+    422: "Idempotency-Key was already used with a different request",
     413: "Request body too large",
 }
 
@@ -167,8 +206,10 @@ def install_openapi(app: FastAPI) -> None:
             components[model.__name__] = schema
         for path in document["paths"].values():
             for operation in path.values():
-                # Our routes never answer FastAPI's default 422.
-                operation.get("responses", {}).pop("422", None)
+                # Our routes never answer FastAPI's default 422 (a 422 we declare stays).
+                answers = operation.get("responses", {})
+                if answers.get("422", {}).get("description") == "Validation Error":
+                    del answers["422"]
         document["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "ll_live_..."}
         }
