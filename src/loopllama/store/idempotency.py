@@ -21,8 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loopllama.ids import utcnow
 from loopllama.store.tables import idempotency_keys as keys
 
-# ON CONFLICT DO NOTHING reads the same on PostgreSQL and SQLite (3.24+).
-_CLAIM = insert(keys).on_conflict_do_nothing(index_elements=["account_id", "key"])
+# ON CONFLICT DO NOTHING ... RETURNING reads the same on PostgreSQL and SQLite (3.35+); a row
+# back means the key is ours (rowcount is not reliable for this statement on every driver).
+_CLAIM = (
+    insert(keys)
+    .on_conflict_do_nothing(index_elements=["account_id", "key"])
+    .returning(keys.c.run_id)
+)
 
 
 def request_hash(workflow_id: str, body: Any) -> str:
@@ -50,7 +55,7 @@ async def claim(
         "run_id": run_id,
         "created_at": now,
     }
-    if (await conn.execute(_CLAIM, row)).rowcount == 1:
+    if (await conn.execute(_CLAIM, row)).first() is not None:
         return None
     expired = await conn.execute(
         update(keys)
