@@ -4,6 +4,7 @@ on PostgreSQL with the run held by a separate worker process."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -15,6 +16,7 @@ from tests.fakes.provider_server import hang, text, tool_call
 from tests.helpers import app_client, with_fake_providers
 
 HANG_TIMEOUT = 10.0  # generous: the close normally arrives within milliseconds
+# The server waits in a thread: the app runs on this test's event loop.
 
 
 @pytest.fixture
@@ -44,11 +46,11 @@ async def test_cancel_closes_the_hanging_model_request(http, provider_server):
     flow = await workflow(http)
     run = (await http.post(f"/v1/workflows/{flow['id']}/runs", json={"input": "go"})).json()
     run_id = run["data"]["id"]
-    provider_server.wait_for_requests(2, timeout=HANG_TIMEOUT)
+    await asyncio.to_thread(provider_server.wait_for_requests, 2, HANG_TIMEOUT)
     response = await http.post(f"/v1/runs/{run_id}/cancel")
     assert response.status_code == 202
     assert response.json()["data"]["status"] == "cancelled"
-    (closed,) = provider_server.wait_for_disconnects(1, timeout=HANG_TIMEOUT)
+    (closed,) = await asyncio.to_thread(provider_server.wait_for_disconnects, 1, HANG_TIMEOUT)
     assert closed.request.system == "Write."
     done = await settle(http, run_id)
     assert done["status"] == "cancelled"
@@ -62,7 +64,7 @@ async def test_a_time_limit_aborts_a_hanging_model_call(http, provider_server):
     run_id = (await http.post(f"/v1/workflows/{flow['id']}/runs", json={"input": "go"})).json()[
         "data"
     ]["id"]
-    provider_server.wait_for_disconnects(1, timeout=HANG_TIMEOUT)
+    await asyncio.to_thread(provider_server.wait_for_disconnects, 1, HANG_TIMEOUT)
     done = await settle(http, run_id)
     assert done["status"] == "failed"
     assert done["error"] == "Step 2 (writer) failed: run exceeded its time limit of 1 seconds"
@@ -82,14 +84,12 @@ async def test_the_server_wide_time_limit_applies_without_a_workflow_limit(
         run_id = (await http.post(f"/v1/workflows/{flow['id']}/runs", json={"input": "go"})).json()[
             "data"
         ]["id"]
-        provider_server.wait_for_disconnects(1, timeout=HANG_TIMEOUT)
+        await asyncio.to_thread(provider_server.wait_for_disconnects, 1, HANG_TIMEOUT)
         done = await settle(http, run_id)
     assert done["error"] == "Step 1 (solo) failed: run exceeded its time limit of 1 seconds"
 
 
 async def test_time_waiting_for_a_human_does_not_count(http, provider_server):
-    import asyncio
-
     provider_server.enqueue(tool_call("ask_human", {"question": "Tone?"}), text("done"))
     flow = await workflow(
         http,
