@@ -26,6 +26,7 @@ from loopllama.client._exceptions import (
     PermissionDeniedError,
     PollTimeoutError,
     RateLimitError,
+    UnprocessableEntityError,
 )
 from loopllama.client._version import __version__
 from loopllama.client.types import (
@@ -36,10 +37,12 @@ from loopllama.client.types import (
     Pending,
     RespondResult,
     Run,
+    RunList,
     Step,
     Tool,
     ToolCall,
     Workflow,
+    WorkflowVersion,
 )
 
 __all__ = [
@@ -66,9 +69,12 @@ __all__ = [
     "RateLimitError",
     "RespondResult",
     "Run",
+    "RunList",
     "Step",
     "Tool",
     "ToolCall",
+    "UnprocessableEntityError",
     "Workflow",
+    "WorkflowVersion",
     "__version__",
 ]

@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loopllama.engine import transitions as t
 from loopllama.engine.runner import Runner
 from loopllama.ids import utcnow
-from loopllama.settings import Settings
 from loopllama.store.db import Database
 from loopllama.store.idempotency import purge_expired
 from loopllama.store.runs import pause_deadlines, unfinished_run_ids
@@ -36,12 +35,12 @@ DB_RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30)
 PURGE_EVERY = 3600.0  # seconds between purges of expired idempotency keys
 
 
-async def purge_forever(db: Database, settings: Settings) -> None:
+async def purge_forever(db: Database, retention_hours: int) -> None:
     """Forget expired Idempotency-Keys, now and then every `PURGE_EVERY` seconds."""
     while True:
         try:
             async with db.write() as conn:
-                purged = await purge_expired(conn, settings.engine.idempotency_hours)
+                purged = await purge_expired(conn, retention_hours)
             if purged:
                 log.info("purged %d expired idempotency key(s)", purged)
         except Exception as error:  # the next round tries again
@@ -90,7 +89,13 @@ class LocalDispatcher:
     """Runs advance as asyncio tasks of this process, at most `max_concurrent` at once."""
 
     def __init__(
-        self, runner: Runner, db: Database, *, max_concurrent: int, shutdown_grace: float = 10.0
+        self,
+        runner: Runner,
+        db: Database,
+        *,
+        max_concurrent: int,
+        shutdown_grace: float = 10.0,
+        idempotency_hours: int = 24,
     ) -> None:
         self._runner = runner
         self._db = db
@@ -102,6 +107,7 @@ class LocalDispatcher:
         self._running = False
         self._shutdown_grace = shutdown_grace
         self._purger: asyncio.Task[None] | None = None
+        self._idempotency_hours = idempotency_hours
 
     @property
     def active(self) -> int:
@@ -117,7 +123,7 @@ class LocalDispatcher:
 
     async def start(self) -> None:
         self._running = True
-        self._purger = asyncio.create_task(purge_forever(self._db, self._runner.settings))
+        self._purger = asyncio.create_task(purge_forever(self._db, self._idempotency_hours))
         async with self._db.read() as conn:
             leftovers = await unfinished_run_ids(conn)
             deadlines = await pause_deadlines(conn)
