@@ -102,6 +102,7 @@ def test_ctrl_c_during_run_offers_to_cancel(live_server, provider_server):
     terminal = Terminal(controller)
     try:
         terminal.expect("▸ writer (claude-sonnet-4-6) started")
+        provider_server.wait_for_requests(1, timeout=30)  # the model call is in flight
         process.send_signal(signal.SIGINT)
         terminal.expect("Cancel run ")
         os.write(controller, b"y\n")

@@ -83,8 +83,6 @@ class Config:
     timeout: httpx.Timeout
     max_retries: int
     headers: Mapping[str, str] = field(default_factory=dict)
-    # Reads the whole envelope (`data` and `has_more`) instead of `parse` reading `data`.
-    page: Callable[[Any, Mapping[str, Any]], Any] | None = None
 
     def send(self, op: Op[Any]) -> Send:
         headers = {
@@ -108,6 +106,8 @@ class Op(Generic[T]):
     # Added to the error when an uncertain failure is not retried (requests that create).
     not_retried_hint: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Reads the whole envelope (`data` and `has_more`) instead of `parse` reading `data`.
+    page: Callable[[Any, Mapping[str, Any]], Any] | None = None
 
 
 def segment(name: str, value: str) -> str:
