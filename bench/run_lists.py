@@ -35,9 +35,9 @@ COLUMNS = (
 FILL = f"""
 INSERT INTO runs ({COLUMNS}, snapshot)
 SELECT 'r' || lpad(g::text, 24, '0'),
-       CASE WHEN g % 10 = 0 THEN 'acct_small' ELSE 'acct_big' END,
-       'wf' || (g % 20),
-       CASE WHEN g % 100 = 7 THEN 'failed' ELSE 'completed' END,
+       CASE WHEN g %% 10 = 0 THEN 'acct_small' ELSE 'acct_big' END,
+       'wf' || (g %% 20),
+       CASE WHEN g %% 100 = 7 THEN 'failed' ELSE 'completed' END,
        'input ' || g, 'output', NULL, 2, 100, 50,
        now() - make_interval(secs => g), now() - make_interval(secs => g),
        now() - make_interval(secs => g), NULL, NULL, 1, 1, NULL, 0,

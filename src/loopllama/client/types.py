@@ -340,6 +340,7 @@ class WorkflowVersion:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
         wire: dict[str, Any] = {
             "version": self.version,
             "model": self.model,

@@ -125,12 +125,12 @@ runs = Table(
     Column("forked_from", Json, nullable=True),
     # Time spent `running` by earlier passes (a pause ends a pass): the time limit's clock.
     Column("active_seconds", Float, nullable=False, default=0.0),
-    Index("ix_runs_workflow_created", "workflow_id", "created_at"),
     Index("ix_runs_status", "status"),
     # The run lists (newest first, keyset-paginated on created_at, id), with and without a
     # status filter.
     Index("ix_runs_account_created", "account_id", "created_at", "id"),
     Index("ix_runs_account_status_created", "account_id", "status", "created_at", "id"),
+    Index("ix_runs_workflow_created_id", "workflow_id", "created_at", "id"),
     Index("ix_runs_workflow_status_created", "workflow_id", "status", "created_at", "id"),
 )
 

@@ -158,6 +158,7 @@ class Workflows:
         return self.update(workflow_id, extra_body={"locked": True})
 
     def unlock(self, workflow_id: str) -> Workflow:
+        """Unlock a locked workflow."""
         return self.update(workflow_id, extra_body={"locked": False})
 
     def versions(self, workflow_id: str) -> list[WorkflowVersion]:
@@ -254,6 +255,7 @@ class AsyncWorkflows:
         return await self.update(workflow_id, extra_body={"locked": True})
 
     async def unlock(self, workflow_id: str) -> Workflow:
+        """Unlock a locked workflow."""
         return await self.update(workflow_id, extra_body={"locked": False})
 
     async def versions(self, workflow_id: str) -> list[WorkflowVersion]:
@@ -261,6 +263,7 @@ class AsyncWorkflows:
         return await self._client._request(_core.list_versions(workflow_id))
 
     async def version(self, workflow_id: str, version: int) -> WorkflowVersion:
+        """One version; see `Workflows.version`."""
         return await self._client._request(_core.retrieve_version(workflow_id, version))
 
     async def restore(self, workflow_id: str, version: int) -> Workflow:

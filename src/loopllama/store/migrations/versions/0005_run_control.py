@@ -11,7 +11,8 @@ Create Date: 2026-11-30
   (the time limit's clock); `steps` gain `forked`.
 - `idempotency_keys`: the unique constraint per account decides concurrent triggers.
 - Indexes for the run lists: newest first per account, per account and status, per workflow
-  and status, each ending in (created_at, id) so a keyset page is one index range scan.
+  (replacing the one on (workflow_id, created_at)), per workflow and status, each ending in
+  (created_at, id) so that a keyset page is one index range scan, however deep.
 """
 
 import sqlalchemy as sa
@@ -92,6 +93,9 @@ def upgrade() -> None:
         "steps", sa.Column("forked", sa.Boolean(), nullable=False, server_default=sa.false())
     )
     op.create_index("ix_runs_account_created", "runs", ["account_id", "created_at", "id"])
+    # Replaces (workflow_id, created_at): with the id too, a page needs no sort at all.
+    op.drop_index("ix_runs_workflow_created", table_name="runs")
+    op.create_index("ix_runs_workflow_created_id", "runs", ["workflow_id", "created_at", "id"])
     op.create_index(
         "ix_runs_account_status_created", "runs", ["account_id", "status", "created_at", "id"]
     )
@@ -116,7 +120,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("idempotency_keys")
+    op.create_index("ix_runs_workflow_created", "runs", ["workflow_id", "created_at"])
     for name in (
+        "ix_runs_workflow_created_id",
         "ix_runs_workflow_status_created",
         "ix_runs_account_status_created",
         "ix_runs_account_created",
