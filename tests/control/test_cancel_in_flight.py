@@ -19,9 +19,10 @@ HANG_TIMEOUT = 10.0  # generous: the close normally arrives within milliseconds
 # The server waits in a thread: the app runs on this test's event loop.
 
 
-@pytest.fixture
-async def http(settings, provider_server, api_key) -> AsyncIterator[httpx.AsyncClient]:
-    configured = with_fake_providers(settings, provider_server)
+@pytest.fixture(params=["httpx", "aiohttp"])
+async def http(request, settings, provider_server, api_key) -> AsyncIterator[httpx.AsyncClient]:
+    """The app, its Anthropic SDK on either HTTP client: both must close the aborted call."""
+    configured = with_fake_providers(settings, provider_server, http_transport=request.param)
     async with app_client(configured, api_key) as client:
         yield client
 
