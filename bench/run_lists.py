@@ -11,6 +11,10 @@ status filter. Each is run `--repeat` times; the figure is PostgreSQL's own exec
 (EXPLAIN ANALYZE), p50 and max, and the plan's top node (an index scan, never a sort of the
 table).
 
+Then the same pages through HTTP (`loopllama serve --no-worker` on that database, one
+sequential client): `GET /v1/runs?limit=50`, the same half a million runs deep (`after=`),
+`?status=failed`, and `GET /v1/workflows/{id}/runs?status=failed`, p50 / p99 of the round trip.
+
 Prints the figures and writes bench/results/run-lists-postgresql.json.
 """
 
@@ -22,9 +26,10 @@ import statistics
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 
-from bench.support import scratch_database
+from bench.support import cli, environment, percentile, scratch_database, start_server, stop
 
 RESULTS = Path(__file__).parent / "results"
 COLUMNS = (
@@ -65,6 +70,13 @@ def measure(runs: int, repeat: int) -> dict:
             "INSERT INTO accounts (id, name, created_at) VALUES "
             "('acct_big', 'big', now()), ('acct_small', 'small', now())"
         )
+        # The workflow of the per-workflow list (its lookup comes first); the other 19 ids
+        # stand for deleted workflows, whose runs stay listed across workflows.
+        conn.execute(
+            "INSERT INTO workflows (id, account_id, name, status, model, crew, tools, "
+            "created_at, updated_at, version, locked) VALUES ('wf7', 'acct_big', 'wf7', "
+            "'active', 'claude-bench', '[]', '[]', now(), now(), 1, false)"
+        )
         started = time.monotonic()
         conn.execute(FILL, {"runs": runs})
         conn.execute("VACUUM ANALYZE runs")
@@ -90,12 +102,44 @@ def measure(runs: int, repeat: int) -> dict:
                 "max_ms": round(max(times), 3),
                 "plan": plan_top,
             }
+        over_http = _over_http(url, cursor[1], repeat * 5)
     return {
         "backend": "postgresql",
         "runs": runs,
         "fill_seconds": round(fill_seconds, 1),
         "queries": figures,
+        "http_round_trip": over_http,
     }
+
+
+def _over_http(url: str, cursor_id: str, repeat: int) -> dict:
+    env = environment(url, "http://127.0.0.1:9")
+    key = cli(env, "keys", "create", "--account", "big").strip().splitlines()[-1]
+    api, base = start_server(env, "--no-worker")
+    paths = {
+        "GET /v1/runs?limit=50": "/v1/runs?limit=50",
+        "GET /v1/runs?limit=50&after=<500k deep>": f"/v1/runs?limit=50&after={cursor_id}",
+        "GET /v1/runs?status=failed": "/v1/runs?status=failed",
+        "GET /v1/workflows/wf7/runs?status=failed": "/v1/workflows/wf7/runs?status=failed",
+    }
+    result = {}
+    try:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as http:
+            for name, path in paths.items():
+                timings = []
+                for _ in range(repeat):
+                    started = time.perf_counter()
+                    response = http.get(path)
+                    timings.append((time.perf_counter() - started) * 1000)
+                    assert response.status_code == 200, response.text
+                result[name] = {
+                    "rows": len(response.json()["data"]),
+                    "p50_ms": round(percentile(timings, 50), 2),
+                    "p99_ms": round(percentile(timings, 99), 2),
+                }
+    finally:
+        stop(api)
+    return result
 
 
 def main() -> None:
