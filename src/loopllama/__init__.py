@@ -23,6 +23,7 @@ from loopllama.client import (
     PermissionDeniedError,
     PollTimeoutError,
     RateLimitError,
+    UnprocessableEntityError,
     __version__,
 )
 
@@ -44,5 +45,6 @@ __all__ = [
     "PermissionDeniedError",
     "PollTimeoutError",
     "RateLimitError",
+    "UnprocessableEntityError",
     "__version__",
 ]

@@ -2,13 +2,20 @@
 
     LoopLlamaError
     ├── NotFound              the resource does not exist or another account owns it
+    │   └── VersionNotFound
     ├── InvalidRequest        the body failed validation (message = the first issue)
     ├── Unauthenticated       missing, malformed, unknown, revoked or expired API key
-    ├── PermissionDenied      the key's scope or workflow limit does not allow the action
+    ├── Forbidden             403: the action is refused whatever the resource's state
+    │   ├── PermissionDenied  the key's scope or workflow limit does not allow it
+    │   └── WorkflowLocked
     ├── Conflict              the resource's state forbids the action
     │   ├── WorkflowPaused
+    │   ├── WorkflowDeleted
     │   ├── RunNotWaiting
+    │   ├── RunFinished
+    │   ├── RunNotRetryable
     │   └── SelfRevocation
+    ├── IdempotencyMismatch   an Idempotency-Key reused with another request
     └── StoreUnavailable      the database cannot be reached right now
 
 None of them knows about HTTP: the engine and the CLI raise and catch them too.
@@ -31,16 +38,16 @@ class NotFound(LoopLlamaError):
     message = "Not found"
 
 
+class VersionNotFound(NotFound):
+    message = "Version not found"
+
+
 class InvalidRequest(LoopLlamaError):
     message = "Invalid request"
 
 
 class Unauthenticated(LoopLlamaError):
     message = "Invalid API key"
-
-
-class PermissionDenied(LoopLlamaError):
-    message = "Insufficient permissions"
 
 
 class Conflict(LoopLlamaError):
@@ -51,12 +58,40 @@ class WorkflowPaused(Conflict):
     message = "Workflow is paused"
 
 
+class WorkflowDeleted(Conflict):
+    message = "Workflow has been deleted"
+
+
 class RunNotWaiting(Conflict):
     message = "Run is not waiting for input"
 
 
 class SelfRevocation(Conflict):
     message = "A key cannot revoke itself"
+
+
+class RunFinished(Conflict):
+    message = "Run has already finished"
+
+
+class RunNotRetryable(Conflict):
+    message = "Run is not failed or cancelled"
+
+
+class Forbidden(LoopLlamaError):
+    message = "Forbidden"
+
+
+class PermissionDenied(Forbidden):
+    message = "Insufficient permissions"
+
+
+class WorkflowLocked(Forbidden):
+    message = "Workflow is locked"
+
+
+class IdempotencyMismatch(LoopLlamaError):
+    message = "Idempotency-Key was already used with a different request"
 
 
 class StoreUnavailable(LoopLlamaError):

@@ -163,6 +163,20 @@ class EngineSettings(_Section):
         validation_alias=_env("LOOPLLAMA_MAX_CONCURRENT_RUNS"),
         description="Runs one process advances at once; the rest wait their turn.",
     )
+    max_run_seconds: int = Field(
+        3600,
+        ge=1,
+        validation_alias=_env("LOOPLLAMA_MAX_RUN_SECONDS"),
+        description="Time limit of a run whose workflow sets no max_run_seconds: seconds spent "
+        "running (not queued, not waiting for a human). The model call in flight is aborted "
+        "and the run fails when it runs out.",
+    )
+    idempotency_hours: int = Field(
+        24,
+        ge=1,
+        validation_alias=_env("LOOPLLAMA_IDEMPOTENCY_HOURS"),
+        description="How long an Idempotency-Key of a run trigger is remembered.",
+    )
 
 
 class ToolSettings(_Section):

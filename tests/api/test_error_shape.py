@@ -19,6 +19,13 @@ ROUTES = [
     ("GET", "/v1/keys"),
     ("POST", "/v1/keys"),
     ("DELETE", "/v1/keys/x"),
+    ("GET", "/v1/runs"),
+    ("POST", "/v1/runs/x/cancel"),
+    ("POST", "/v1/runs/x/retry"),
+    ("POST", "/v1/runs/x/fork"),
+    ("GET", "/v1/workflows/x/versions"),
+    ("GET", "/v1/workflows/x/versions/1"),
+    ("POST", "/v1/workflows/x/versions/1/restore"),
 ]
 
 

@@ -25,6 +25,8 @@ RUN_KEYS = {
     "finished_at",
     "created_at",
     "pending",
+    "workflow_version",
+    "forked_from",
 }
 STEP_KEYS = {
     "id",
@@ -38,6 +40,7 @@ STEP_KEYS = {
     "tokens_out",
     "started_at",
     "finished_at",
+    "forked",
     "tool_calls",
 }
 

@@ -21,6 +21,8 @@ in that endpoint's vendor format. An item is
     ErrorReply(status, body=..., headers=...)
                                  any status with a raw body (HTML from a proxy, broken JSON)
     stall(seconds)               the default reply, late enough to trip a client timeout
+    hang(seconds)                no answer: hold the request open until the client closes the
+                                 connection (recorded in `disconnects`) or `seconds` pass
     Drop()                       close the connection without answering
     a callable                   called (in the server thread) with the `RecordedRequest`,
                                  returns one of the above
@@ -116,13 +118,29 @@ class ErrorReply:
 
 
 @dataclass(frozen=True, slots=True)
+class Hang:
+    """Never answer: wait for the client to close the connection (a cancelled request)."""
+
+    seconds: float = 60.0
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """A hung request whose client closed the connection, and when (`time.perf_counter()`)."""
+
+    request: RecordedRequest
+    closed: float
+
+
+@dataclass(frozen=True, slots=True)
 class Drop:
     """Close the connection without answering (the client sees a protocol error)."""
 
     delay: float = 0.0
 
 
-Item = Reply | ErrorReply | Drop
+Item = Reply | ErrorReply | Drop | Hang
 Script = Item | str | Callable[["RecordedRequest"], Item | str]
 
 
@@ -162,6 +180,10 @@ def rate_limited(retry_after: float | str | None = 1) -> ErrorReply:
 
 def stall(seconds: float) -> Reply:
     return Reply(delay=seconds)
+
+
+def hang(seconds: float = 60.0) -> Hang:
+    return Hang(seconds)
 
 
 # Vendor error types and default messages, per status.
@@ -504,6 +526,7 @@ class FakeProviderServer:
         self._script: deque[Script] = deque()
         self._requests: list[RecordedRequest] = []
         self.sent_chunks: list[tuple[float, str]] = []
+        self._disconnects: list[Disconnect] = []
         self._render = _Renderer()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -586,10 +609,24 @@ class FakeProviderServer:
         with self._lock:
             return self._requests[-1]
 
+    @property
+    def disconnects(self) -> list[Disconnect]:
+        """Hung requests (`hang`) whose client closed the connection, oldest first."""
+        with self._lock:
+            return list(self._disconnects)
+
+    def wait_for_disconnects(self, count: int, timeout: float = 5.0) -> list[Disconnect]:
+        """Block until `count` hung requests were closed by their client."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self._disconnects) >= count, timeout):
+                raise TimeoutError(f"{len(self._disconnects)} disconnects, not {count}")
+            return list(self._disconnects)
+
     def clear(self) -> None:
-        """Forget recorded requests, sent chunks and scripted items."""
+        """Forget recorded requests, sent chunks, disconnects and scripted items."""
         with self._lock:
             self._requests.clear()
+            self._disconnects.clear()
             self._script.clear()
             self.sent_chunks.clear()
 
@@ -651,6 +688,9 @@ class FakeProviderServer:
                 method, target, headers, raw = request
                 recorded = self._record(method, target, headers, raw)
                 response = await self._answer(recorded)
+                if isinstance(response, Hang):
+                    await self._hang(recorded, reader, response.seconds)
+                    return
                 if response is None:  # Drop
                     return
                 keep_alive = headers.get("connection", "").lower() != "close"
@@ -705,7 +745,22 @@ class FakeProviderServer:
         writer.write(b"0\r\n\r\n")
         await writer.drain()
 
-    async def _answer(self, req: RecordedRequest) -> Response | _Streamed | None:
+    async def _hang(
+        self, req: RecordedRequest, reader: asyncio.StreamReader, seconds: float
+    ) -> None:
+        """Hold the request until the client closes its connection (EOF) or `seconds` pass."""
+        try:
+            data = await asyncio.wait_for(reader.read(1), seconds)
+        except TimeoutError:
+            return
+        except ConnectionError:  # a reset: closed too
+            data = b""
+        if data == b"":
+            with self._lock:
+                self._disconnects.append(Disconnect(req, time.perf_counter()))
+                self._lock.notify_all()
+
+    async def _answer(self, req: RecordedRequest) -> Response | _Streamed | Hang | None:
         if req.api is None or req.method != "POST":
             return _json(404, {"error": {"type": "not_found_error", "message": "Not found"}})
         if not isinstance(req.body, dict):
@@ -721,6 +776,8 @@ class FakeProviderServer:
             await asyncio.sleep(delay)
         if isinstance(item, Drop):
             return None
+        if isinstance(item, Hang):
+            return item
         if isinstance(item, ErrorReply):
             return self._render.error(req, item)
         if req.body.get("stream"):

@@ -89,7 +89,12 @@ def _dispatcher(settings: Settings, runner: Runner, db: Database) -> Dispatcher:
     process (unless `run_engine=False`, i.e. `serve --no-worker`) and in `loopllama worker`s."""
     concurrency = settings.engine.max_concurrent_runs
     if db.is_sqlite:
-        return LocalDispatcher(runner, db, max_concurrent=concurrency)
+        return LocalDispatcher(
+            runner,
+            db,
+            max_concurrent=concurrency,
+            idempotency_hours=settings.engine.idempotency_hours,
+        )
     from loopllama.engine.queue import QueueDispatcher, WorkerSettings
 
     return QueueDispatcher(runner, db, concurrency=concurrency, options=WorkerSettings())

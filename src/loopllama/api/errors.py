@@ -29,10 +29,11 @@ log = logging.getLogger("loopllama.api")
 
 STATUS_OF: list[tuple[type[errors.LoopLlamaError], int]] = [
     (errors.Unauthenticated, 401),
-    (errors.PermissionDenied, 403),
     (errors.NotFound, 404),
     (errors.InvalidRequest, 400),
+    (errors.Forbidden, 403),
     (errors.Conflict, 409),
+    (errors.IdempotencyMismatch, 422),
     (errors.StoreUnavailable, 503),
 ]
 

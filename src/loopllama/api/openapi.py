@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from loopllama.permissions import SCOPES
 from loopllama.schemas.keys import KeyCreate
-from loopllama.schemas.runs import RespondIn, RunCreate
+from loopllama.schemas.runs import ForkIn, RespondIn, RunCreate
 from loopllama.schemas.workflows import (
     CustomToolIn,
     HumanInTheLoopIn,
@@ -47,8 +47,23 @@ class Workflow(BaseModel):
     crew: list[Agent]
     human_in_the_loop: HumanInTheLoopIn | None
     tools: list[CustomToolIn]
+    max_run_seconds: int | None
+    version: int
+    locked: bool
     created_at: str
     updated_at: str | None = None
+
+
+class WorkflowVersion(BaseModel):
+    version: int
+    model: str
+    crew: list[Agent]
+    human_in_the_loop: HumanInTheLoopIn | None
+    tools: list[CustomToolIn]
+    max_run_seconds: int | None
+    max_cost_usd: float | None
+    max_tokens: int | None
+    created_at: str
 
 
 class Pending(BaseModel):
@@ -82,13 +97,19 @@ class Step(BaseModel):
     tokens_out: int
     started_at: str | None
     finished_at: str | None
+    forked: bool
     tool_calls: list[ToolCall]
+
+
+class ForkedFrom(BaseModel):
+    run_id: str
+    from_step: int
 
 
 class Run(BaseModel):
     id: str
     workflow_id: str
-    status: Literal["queued", "running", "waiting_input", "completed", "failed"]
+    status: Literal["queued", "running", "waiting_input", "completed", "failed", "cancelled"]
     input: str
     output: str | None
     error: str | None
@@ -99,6 +120,8 @@ class Run(BaseModel):
     finished_at: str | None
     created_at: str
     pending: Pending | None
+    workflow_version: int | None
+    forked_from: ForkedFrom | None
 
 
 class RunWithSteps(Run):
@@ -157,9 +180,14 @@ class EventListResponse(BaseModel):
     has_more: bool
 
 
-def _envelope(name: str, inner: type[BaseModel], many: bool = False) -> type[BaseModel]:
-    annotation = list[inner] if many else inner  # type: ignore[valid-type]
-    return type(name, (BaseModel,), {"__annotations__": {"data": annotation}})
+def _envelope(
+    name: str, inner: type[BaseModel], many: bool = False, paged: bool = False
+) -> type[BaseModel]:
+    annotation = list[inner] if many or paged else inner  # type: ignore[valid-type]
+    annotations: dict[str, Any] = {"data": annotation}
+    if paged:
+        annotations["has_more"] = bool
+    return type(name, (BaseModel,), {"__annotations__": annotations})
 
 
 class WorkflowPageResponse(BaseModel):
@@ -174,6 +202,9 @@ ENVELOPES: dict[str, type[BaseModel]] = {
     "WorkflowList": WorkflowPageResponse,
     "Run": _envelope("RunResponse", Run),
     "RunList": _envelope("RunListResponse", Run, many=True),
+    "RunPage": _envelope("RunPageResponse", Run, paged=True),
+    "WorkflowVersion": _envelope("WorkflowVersionResponse", WorkflowVersion),
+    "WorkflowVersionList": _envelope("WorkflowVersionListResponse", WorkflowVersion, many=True),
     "RunWithSteps": _envelope("RunWithStepsResponse", RunWithSteps),
     "RespondAccepted": _envelope("RespondAcceptedResponse", RespondAcceptedData),
     "Health": _envelope("HealthResponse", Health),
@@ -188,15 +219,17 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RunCreate,
     RespondIn,
     KeyCreate,
+    ForkIn,
 )
 
 _ERROR_TEXT = {
     400: "Validation error, malformed JSON, or an action that does not match the pause",
     401: "Missing Bearer token / Invalid token format / Invalid API key (unknown, revoked or "
     "expired)",
-    403: "Insufficient permissions (the key's scope, or its workflow limit)",
+    403: "Insufficient permissions (the key's scope, or its workflow limit), or Workflow is locked",
     404: "Not found (missing, or owned by another account)",
     409: "Conflict with the resource's state",
+    422: "Idempotency-Key was already used with a different request",
     413: "Request body too large",
 }
 
@@ -299,9 +332,11 @@ def install_openapi(app: FastAPI) -> None:
             components[model.__name__] = schema
         for path in document["paths"].values():
             for operation in path.values():
-                # Our routes never answer FastAPI's default 422.
-                operation.get("responses", {}).pop("422", None)
-                for response in operation.get("responses", {}).values():
+                # Our routes never answer FastAPI's default 422 (a 422 we declare stays).
+                answers = operation.get("responses", {})
+                if answers.get("422", {}).get("description") == "Validation Error":
+                    del answers["422"]
+                for response in answers.values():
                     _only_the_ref(response)
         for name in _request_schema_names(components):
             _no_nul(components[name])

@@ -31,6 +31,9 @@ _WORKFLOW_FIELDS = ("name", "description", "model", "crew", "human_in_the_loop",
 
 def register(cli: click.Group) -> None:
     """Attach the remote commands to the root group."""
+    from loopllama.cli import remote_control
+
+    remote_control.register(runs, workflows)
     cli.add_command(workflows)
     cli.add_command(run_command)
     cli.add_command(runs)
@@ -307,8 +310,10 @@ def _follow(
     as_json: bool,
     interval: float,
     stream_text: bool | None = None,
+    offer_cancel: bool = False,
 ) -> int:
-    """Follow a run to its end (prompting at pauses unless --json); print it; its exit code."""
+    """Follow a run to its end (prompting at pauses unless --json); print it; its exit code.
+    `offer_cancel`: Ctrl-C asks whether to cancel the run (in a terminal, without --json)."""
     spinner = Spinner(enabled=not as_json and interactive_output())
     follower = Follower(
         client,
@@ -322,6 +327,10 @@ def _follow(
         final = follower.follow(run_id)
     except KeyboardInterrupt:
         spinner.clear()
+        from loopllama.cli.remote_control import offer_cancel as ask
+
+        if offer_cancel and not as_json and sys.stdin.isatty() and ask(client, run_id):
+            return 130
         _say(f"\nStopped following; run {run_id} goes on: `loopllama runs show {run_id}`.")
         return 130
     finally:
@@ -377,7 +386,16 @@ def run_command(
         return
     if not as_json:
         _say(f"Run {run.id} queued on workflow {workflow_id}.")
-    ctx.exit(_follow(client, run.id, as_json=as_json, interval=interval, stream_text=stream_text))
+    ctx.exit(
+        _follow(
+            client,
+            run.id,
+            as_json=as_json,
+            interval=interval,
+            stream_text=stream_text,
+            offer_cancel=True,
+        )
+    )
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -385,22 +403,38 @@ def run_command(
 
 @click.group()
 def runs() -> None:
-    """List, show, follow and answer runs."""
+    """List, show, follow, answer, cancel, retry and fork runs."""
 
 
 @runs.command("list")
-@click.argument("workflow_id")
+@click.argument("workflow_id", required=False)
+@click.option("--status", metavar="STATUS", help="Only runs in this status (e.g. failed).")
+@click.option("--limit", type=click.IntRange(1, 100), help="How many (default 50).")
+@click.option("--after", metavar="RUN_ID", help="The runs older than this one.")
 @json_option
 @with_client
-def runs_list(client: LoopLlama, workflow_id: str, as_json: bool) -> None:
-    """List the 50 newest runs of a workflow."""
-    items = client.runs.list(workflow_id)
+def runs_list(
+    client: LoopLlama,
+    workflow_id: str | None,
+    status: str | None,
+    limit: int | None,
+    after: str | None,
+    as_json: bool,
+) -> None:
+    """List the newest runs of a workflow, or of every workflow without WORKFLOW_ID."""
+    items = client.runs.list(workflow_id, status=status, limit=limit, after=after)
     if as_json:
         out.echo_json([r.to_dict() for r in items])
     elif not items:
-        _say(f'No runs yet; start one with `loopllama run {workflow_id} "your input"`.')
+        if workflow_id and not (status or after):
+            _say(f'No runs yet; start one with `loopllama run {workflow_id} "your input"`.')
+        else:
+            _say("No runs.")
     else:
         click.echo(out.runs_table(items))
+        if items.has_more:
+            command = " ".join(["loopllama runs list", *filter(None, [workflow_id])])
+            _say(f"More: `{command} --after {items[-1].id}`.")
 
 
 @runs.command("show")

@@ -26,6 +26,7 @@ from loopllama.client._exceptions import (
     PermissionDeniedError,
     PollTimeoutError,
     RateLimitError,
+    UnprocessableEntityError,
 )
 from loopllama.client._version import __version__
 from loopllama.client.types import (
@@ -38,12 +39,14 @@ from loopllama.client.types import (
     RespondResult,
     Run,
     RunEvent,
+    RunList,
     Step,
     StepDelta,
     Tool,
     ToolCall,
     Workflow,
     WorkflowPage,
+    WorkflowVersion,
 )
 
 __all__ = [
@@ -72,11 +75,14 @@ __all__ = [
     "RespondResult",
     "Run",
     "RunEvent",
+    "RunList",
     "Step",
     "StepDelta",
     "Tool",
     "ToolCall",
+    "UnprocessableEntityError",
     "Workflow",
     "WorkflowPage",
+    "WorkflowVersion",
     "__version__",
 ]

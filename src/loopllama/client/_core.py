@@ -15,6 +15,7 @@ uncertain respond, polling and the pause loop live here and nowhere else.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, NoReturn, TypeVar
@@ -36,8 +37,10 @@ from loopllama.client.types import (
     RespondResult,
     Run,
     RunEvent,
+    RunList,
     Workflow,
     WorkflowPage,
+    WorkflowVersion,
 )
 
 T = TypeVar("T")
@@ -89,6 +92,7 @@ class Config:
             "Authorization": f"Bearer {self.api_key}",
             "Accept": "application/json",
             **self.headers,
+            **op.headers,
         }
         return Send(op.method, self.base_url.rstrip("/") + op.path, headers, op.json, self.timeout)
 
@@ -104,8 +108,9 @@ class Op(Generic[T]):
     safety: Safety = Safety.IDEMPOTENT
     # Added to the error when an uncertain failure is not retried (requests that create).
     not_retried_hint: str = ""
-    # `parse` reads the whole answer (`{"data": ..., "has_more": ...}`), not only `data`.
-    whole_answer: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict)
+    # Reads the whole envelope (`data` and `has_more`) instead of `parse` reading `data`.
+    page: Callable[[Any, Mapping[str, Any]], Any] | None = None
 
 
 def segment(name: str, value: str) -> str:
@@ -146,14 +151,12 @@ _CREATE_HINT = (
 def list_workflows(limit: int | None = None, after: str | None = None) -> Op[WorkflowPage]:
     query = {k: v for k, v in (("limit", limit), ("after", after)) if v is not None}
     path = "/v1/workflows" + (f"?{urlencode(query)}" if query else "")
-    return Op("GET", path, _page, whole_answer=True)
+    return Op("GET", path, _many(Workflow.from_dict), page=_workflow_page)
 
 
-def _page(answer: Any) -> WorkflowPage:
-    if not isinstance(answer, Mapping):
-        raise TypeError(f"expected an object, got {type(answer).__name__}")
-    page = WorkflowPage(_many(Workflow.from_dict)(answer.get("data")))
-    page.has_more = answer.get("has_more") is True
+def _workflow_page(data: Any, payload: Mapping[str, Any]) -> WorkflowPage:
+    page = WorkflowPage(_many(Workflow.from_dict)(data))
+    page.has_more = payload.get("has_more") is True
     return page
 
 
@@ -176,15 +179,97 @@ def delete_workflow(workflow_id: str) -> Op[None]:
     return Op("DELETE", f"/v1/workflows/{segment('workflow_id', workflow_id)}", _nothing)
 
 
-def create_run(workflow_id: str, input: str) -> Op[Run]:
-    path = f"/v1/workflows/{segment('workflow_id', workflow_id)}/runs"
-    hint = _CREATE_HINT.format(what="a run", check=f"runs.list({workflow_id!r})")
-    return Op("POST", path, _one(Run.from_dict), {"input": input}, Safety.CREATES, hint)
+def new_idempotency_key() -> str:
+    return f"loopllama-sdk-{uuid.uuid4()}"
 
 
-def list_runs(workflow_id: str) -> Op[list[Run]]:
+def create_run(
+    workflow_id: str,
+    input: str,
+    *,
+    version: int | None = None,
+    idempotency_key: str | None = None,
+) -> Op[Run]:
+    """Trigger a run. Every call carries an Idempotency-Key (generated unless given), reused
+    by the retries of that call: the server answers a repeat with the run the first attempt
+    created, so a timeout or a 5xx is retried like any other failure."""
     path = f"/v1/workflows/{segment('workflow_id', workflow_id)}/runs"
-    return Op("GET", path, _many(Run.from_dict))
+    body: dict[str, Any] = {"input": input}
+    if version is not None:
+        body["version"] = version
+    key = idempotency_key or new_idempotency_key()
+    return Op(
+        "POST",
+        path,
+        _one(Run.from_dict),
+        body,
+        Safety.IDEMPOTENT,
+        headers={"Idempotency-Key": key},
+    )
+
+
+def _query(**params: Any) -> str:
+    given = {k: str(v) for k, v in params.items() if v is not None}
+    return ("?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in given.items())) if given else ""
+
+
+def _run_page(data: Any, payload: Mapping[str, Any]) -> RunList:
+    page = RunList(_many(Run.from_dict)(data))
+    page.has_more = payload.get("has_more") is True
+    return page
+
+
+def list_runs(
+    workflow_id: str | None = None,
+    *,
+    status: str | None = None,
+    limit: int | None = None,
+    after: str | None = None,
+) -> Op[RunList]:
+    """A workflow's runs, or the account's (no `workflow_id`), newest first."""
+    if workflow_id is None:
+        path = "/v1/runs"
+    else:
+        path = f"/v1/workflows/{segment('workflow_id', workflow_id)}/runs"
+    query = _query(status=status, limit=limit, after=after)
+    return Op("GET", path + query, _many(Run.from_dict), page=_run_page)
+
+
+def cancel_run(run_id: str) -> Op[Run]:
+    return Op("POST", f"/v1/runs/{segment('run_id', run_id)}/cancel", _one(Run.from_dict))
+
+
+def retry_run(run_id: str) -> Op[Run]:
+    hint = _CREATE_HINT.format(what="a new run", check="runs.list()")
+    path = f"/v1/runs/{segment('run_id', run_id)}/retry"
+    return Op("POST", path, _one(Run.from_dict), None, Safety.CREATES, hint)
+
+
+def fork_run(run_id: str, from_step: int, input: str | None, use_current_workflow: bool) -> Op[Run]:
+    body: dict[str, Any] = {"from_step": from_step}
+    if input is not None:
+        body["input"] = input
+    if use_current_workflow:
+        body["use_current_workflow"] = True
+    hint = _CREATE_HINT.format(what="a new run", check="runs.list()")
+    path = f"/v1/runs/{segment('run_id', run_id)}/fork"
+    return Op("POST", path, _one(Run.from_dict), body, Safety.CREATES, hint)
+
+
+def list_versions(workflow_id: str) -> Op[list[WorkflowVersion]]:
+    path = f"/v1/workflows/{segment('workflow_id', workflow_id)}/versions"
+    return Op("GET", path, _many(WorkflowVersion.from_dict))
+
+
+def retrieve_version(workflow_id: str, version: int) -> Op[WorkflowVersion]:
+    path = f"/v1/workflows/{segment('workflow_id', workflow_id)}/versions/{int(version)}"
+    return Op("GET", path, _one(WorkflowVersion.from_dict))
+
+
+def restore_version(workflow_id: str, version: int) -> Op[Workflow]:
+    # Repeating a restore adds one more identical version: harmless, so retried.
+    path = f"/v1/workflows/{segment('workflow_id', workflow_id)}/versions/{int(version)}/restore"
+    return Op("POST", path, _one(Workflow.from_dict))
 
 
 def retrieve_run(run_id: str) -> Op[Run]:
@@ -241,7 +326,9 @@ def _read_data(op: Op[T], response: httpx.Response) -> T:
         payload = response.json()
         if not isinstance(payload, Mapping) or "data" not in payload:
             raise TypeError("no `data` in the answer")
-        return op.parse(payload if op.whole_answer else payload["data"])
+        if op.page is not None:
+            return op.page(payload["data"], payload)
+        return op.parse(payload["data"])
     except (ValueError, TypeError) as exc:
         raise APIResponseValidationError(
             f"Unexpected answer to {op.method} {op.path}: {exc}", response=response
@@ -277,6 +364,15 @@ def request(cfg: Config, op: Op[T]) -> Plan[T]:
             and outcome.status_code == 404
         ):
             return op.parse(None)  # the earlier attempt deleted it: what the caller wanted
+        if (
+            uncertain
+            and op.path.endswith("/cancel")
+            and isinstance(outcome, httpx.Response)
+            and outcome.status_code == 409
+        ):
+            # "Run has already finished": the earlier attempt may have cancelled it.
+            run_id = op.path.split("/")[-2]
+            return (yield from request(cfg, retrieve_run(run_id)))  # type: ignore[return-value]
         failure = _failure(outcome)
         delay = retry_delay(failure, op.safety, attempt, cfg.max_retries)
         if delay is None:
@@ -375,9 +471,10 @@ def create_and_poll(
     on_pause: Callable[[Run], Any] | None,
     interval: float,
     timeout: float | None,
+    version: int | None = None,
 ) -> Plan[Run]:
     """Trigger a run and drive it to the end, asking `on_pause` at every pause."""
-    run = yield from request(cfg, create_run(workflow_id, input))
+    run = yield from request(cfg, create_run(workflow_id, input, version=version))
     while True:
         run = yield from poll(cfg, run.id, interval, timeout)
         if not run.is_paused or on_pause is None:

@@ -8,6 +8,7 @@
     │   │   ├── PermissionDeniedError     403  the key's scope or workflow limit forbids it
     │   │   ├── NotFoundError             404  missing, or owned by another account
     │   │   ├── ConflictError             409  e.g. the workflow is paused
+    │   │   ├── UnprocessableEntityError  422  an Idempotency-Key reused with another request
     │   │   ├── RateLimitError            429  `retry_after` holds the server's advice
     │   │   └── InternalServerError       5xx
     │   ├── APIConnectionError         no answer: the server is unreachable or hung up
@@ -43,6 +44,7 @@ __all__ = [
     "PermissionDeniedError",
     "PollTimeoutError",
     "RateLimitError",
+    "UnprocessableEntityError",
 ]
 
 
@@ -98,6 +100,11 @@ class NotFoundError(APIStatusError):
 class ConflictError(APIStatusError):
     """409: the request conflicts with the resource's state (a paused workflow, a run that is
     not waiting for input)."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request is well formed but cannot be processed (an Idempotency-Key that was
+    already used with a different request)."""
 
 
 class RateLimitError(APIStatusError):
@@ -170,6 +177,7 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    422: UnprocessableEntityError,
     429: RateLimitError,
 }
 

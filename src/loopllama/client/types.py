@@ -25,11 +25,13 @@ __all__ = [
     "Pending",
     "RespondResult",
     "Run",
+    "RunList",
     "Step",
     "Tool",
     "ToolCall",
     "Workflow",
     "WorkflowPage",
+    "WorkflowVersion",
 ]
 
 
@@ -56,7 +58,7 @@ class NotGiven:
 
 NOT_GIVEN = NotGiven()
 
-#: Run statuses after which a run never changes again (`cancelled` is planned server-side).
+#: Run statuses after which a run never changes again.
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 
@@ -77,6 +79,19 @@ def _bool(value: Any, default: bool = False) -> bool:
 
 def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
+
+
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _opt_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _set(wire: dict[str, Any], **values: Any) -> None:
+    """Add the fields an older server did not send only when they are known (round trips)."""
+    wire.update({key: value for key, value in values.items() if value is not None})
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -229,12 +244,19 @@ class Workflow:
     tools: list[Tool] = field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    #: The current definition's version number (1 at create); see `workflows.versions()`.
+    version: int | None = None
+    #: A locked workflow refuses changes (but `locked` and `status`), restores and deletes.
+    locked: bool | None = None
+    #: Seconds a run may spend running; None: the server's default.
+    max_run_seconds: int | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     _KNOWN = frozenset(
         {
             "id", "name", "description", "status", "model", "crew",
             "human_in_the_loop", "tools", "created_at", "updated_at",
+            "version", "locked", "max_run_seconds",
         }
     )  # fmt: skip
 
@@ -258,6 +280,9 @@ class Workflow:
             tools=_objects(data.get("tools"), Tool.from_dict),
             created_at=_time(data.get("created_at")),
             updated_at=_time(data.get("updated_at")),
+            version=_opt_int(data.get("version")),
+            locked=_opt_bool(data.get("locked")),
+            max_run_seconds=_opt_int(data.get("max_run_seconds")),
             extra=_extra(data, set(cls._KNOWN)),
         )
 
@@ -278,6 +303,57 @@ class Workflow:
         }
         if self.updated_at is not None:
             wire["updated_at"] = _wire_time(self.updated_at)
+        _set(wire, version=self.version, locked=self.locked)
+        if self.version is not None:  # a server with versions always sends the limit
+            wire["max_run_seconds"] = self.max_run_seconds
+        return _with_extra(wire, self.extra)
+
+
+@dataclass
+class WorkflowVersion:
+    """One immutable definition of a workflow (`workflows.versions()`)."""
+
+    version: int
+    model: str | None = None
+    crew: list[Agent] = field(default_factory=list)
+    human_in_the_loop: HumanInTheLoop | None = None
+    tools: list[Tool] = field(default_factory=list)
+    max_run_seconds: int | None = None
+    created_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    _KNOWN = frozenset(
+        {"version", "model", "crew", "human_in_the_loop", "tools", "max_run_seconds", "created_at"}
+    )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WorkflowVersion:
+        """Build from the API\'s JSON; unknown fields go to `extra`."""
+        hitl = data.get("human_in_the_loop")
+        return cls(
+            version=_int(data.get("version")),
+            model=_str(data.get("model")),
+            crew=_objects(data.get("crew"), Agent.from_dict),
+            human_in_the_loop=HumanInTheLoop.from_dict(hitl) if isinstance(hitl, Mapping) else None,
+            tools=_objects(data.get("tools"), Tool.from_dict),
+            max_run_seconds=_opt_int(data.get("max_run_seconds")),
+            created_at=_time(data.get("created_at")),
+            extra=_extra(data, set(cls._KNOWN)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
+        wire: dict[str, Any] = {
+            "version": self.version,
+            "model": self.model,
+            "crew": [a.to_dict() for a in self.crew],
+            "human_in_the_loop": self.human_in_the_loop.to_dict()
+            if self.human_in_the_loop
+            else None,
+            "tools": [t.to_dict() for t in self.tools],
+            "max_run_seconds": self.max_run_seconds,
+            "created_at": _wire_time(self.created_at),
+        }
         return _with_extra(wire, self.extra)
 
 
@@ -394,12 +470,14 @@ class Step:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
+    #: Copied from the source run by a retry or a fork (its output reused, not recomputed).
+    forked: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     _KNOWN = frozenset(
         {
             "id", "order", "role", "model", "input", "output", "error",
-            "tokens_in", "tokens_out", "started_at", "finished_at", "tool_calls",
+            "tokens_in", "tokens_out", "started_at", "finished_at", "tool_calls", "forked",
         }
     )  # fmt: skip
 
@@ -426,6 +504,7 @@ class Step:
             started_at=_time(data.get("started_at")),
             finished_at=_time(data.get("finished_at")),
             tool_calls=_objects(data.get("tool_calls"), ToolCall.from_dict),
+            forked=_opt_bool(data.get("forked")),
             extra=_extra(data, set(cls._KNOWN)),
         )
 
@@ -445,6 +524,7 @@ class Step:
             "finished_at": _wire_time(self.finished_at),
             "tool_calls": [c.to_dict() for c in self.tool_calls],
         }
+        _set(wire, forked=self.forked)
         return _with_extra(wire, self.extra)
 
 
@@ -452,8 +532,10 @@ class Step:
 class Run:
     """One execution of a workflow on one input.
 
-    `status` is `queued`, `running`, `waiting_input` (see `pending`), `completed` or `failed`.
-    `steps` is None on runs from `runs.list()` (the API omits them there).
+    `status` is `queued`, `running`, `waiting_input` (see `pending`), `completed`, `failed`
+    or `cancelled`. `steps` is None on runs from `runs.list()` (the API omits them there).
+    `forked_from` (`{"run_id", "from_step"}`) is set on runs made by `runs.retry()` and
+    `runs.fork()`.
     """
 
     id: str
@@ -470,19 +552,21 @@ class Run:
     created_at: datetime | None = None
     pending: Pending | None = None
     steps: list[Step] | None = None
+    workflow_version: int | None = None
+    forked_from: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     _KNOWN = frozenset(
         {
             "id", "workflow_id", "status", "input", "output", "error", "total_steps",
             "tokens_in", "tokens_out", "started_at", "finished_at", "created_at",
-            "pending", "steps",
+            "pending", "steps", "workflow_version", "forked_from",
         }
     )  # fmt: skip
 
     @property
     def is_done(self) -> bool:
-        """True once the run has finished for good (completed or failed)."""
+        """True once the run has finished for good (completed, failed or cancelled)."""
         return self.status in TERMINAL_STATUSES
 
     @property
@@ -517,6 +601,10 @@ class Run:
             created_at=_time(data.get("created_at")),
             pending=Pending.from_dict(pending) if isinstance(pending, Mapping) else None,
             steps=_objects(steps, Step.from_dict) if isinstance(steps, list) else None,
+            workflow_version=_opt_int(data.get("workflow_version")),
+            forked_from=_dict(data["forked_from"])
+            if isinstance(data.get("forked_from"), Mapping)
+            else None,
             extra=_extra(data, set(cls._KNOWN)),
         )
 
@@ -537,9 +625,19 @@ class Run:
             "created_at": _wire_time(self.created_at),
             "pending": self.pending.to_dict() if self.pending else None,
         }
+        if self.workflow_version is not None:  # a server with versions sends both
+            wire["workflow_version"] = self.workflow_version
+            wire["forked_from"] = self.forked_from
         if self.steps is not None:
             wire["steps"] = [s.to_dict() for s in self.steps]
         return _with_extra(wire, self.extra)
+
+
+class RunList(list):  # type: ignore[type-arg]
+    """A page of runs (a list), newest first; `has_more`: older runs follow (pass the last
+    run's id as `after` to get them)."""
+
+    has_more: bool = False
 
 
 @dataclass

@@ -26,11 +26,26 @@ from loopllama.engine import transitions as t
 from loopllama.engine.runner import Runner
 from loopllama.ids import utcnow
 from loopllama.store.db import Database
+from loopllama.store.idempotency import purge_expired
 from loopllama.store.runs import pause_deadlines, unfinished_run_ids
 
 log = logging.getLogger(__name__)
 
 DB_RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30)
+PURGE_EVERY = 3600.0  # seconds between purges of expired idempotency keys
+
+
+async def purge_forever(db: Database, retention_hours: int) -> None:
+    """Forget expired Idempotency-Keys, now and then every `PURGE_EVERY` seconds."""
+    while True:
+        try:
+            async with db.write() as conn:
+                purged = await purge_expired(conn, retention_hours)
+            if purged:
+                log.info("purged %d expired idempotency key(s)", purged)
+        except Exception as error:  # the next round tries again
+            log.warning("could not purge idempotency keys: %s", error)
+        await asyncio.sleep(PURGE_EVERY)
 
 
 class Dispatcher(Protocol):
@@ -55,8 +70,14 @@ class Dispatcher(Protocol):
         """Have `run_id` advanced (now or soon). Safe to call any number of times."""
         ...
 
+    async def cancel_in(self, conn: AsyncConnection, run_id: str) -> None:
+        """Record, in the caller's transaction (the one that cancels the run), that whichever
+        process advances `run_id` must stop at once. After the commit the caller also calls
+        `cancel`."""
+        ...
+
     def cancel(self, run_id: str) -> None:
-        """Stop advancing `run_id` in this process."""
+        """Stop advancing `run_id` in this process (its model call in flight is aborted)."""
         ...
 
     def schedule_deadline(self, run_id: str, deadline: datetime) -> None:
@@ -68,7 +89,13 @@ class LocalDispatcher:
     """Runs advance as asyncio tasks of this process, at most `max_concurrent` at once."""
 
     def __init__(
-        self, runner: Runner, db: Database, *, max_concurrent: int, shutdown_grace: float = 10.0
+        self,
+        runner: Runner,
+        db: Database,
+        *,
+        max_concurrent: int,
+        shutdown_grace: float = 10.0,
+        idempotency_hours: int = 24,
     ) -> None:
         self._runner = runner
         self._db = db
@@ -79,6 +106,8 @@ class LocalDispatcher:
         # Until `start`, nothing executes here (an API-only process keeps runs for the engine).
         self._running = False
         self._shutdown_grace = shutdown_grace
+        self._purger: asyncio.Task[None] | None = None
+        self._idempotency_hours = idempotency_hours
 
     @property
     def active(self) -> int:
@@ -88,8 +117,13 @@ class LocalDispatcher:
         # In one process the table row is the record: a restart finds runnable runs by status.
         return None
 
+    async def cancel_in(self, conn: AsyncConnection, run_id: str) -> None:
+        # In one process `cancel` reaches the run directly.
+        return None
+
     async def start(self) -> None:
         self._running = True
+        self._purger = asyncio.create_task(purge_forever(self._db, self._idempotency_hours))
         async with self._db.read() as conn:
             leftovers = await unfinished_run_ids(conn)
             deadlines = await pause_deadlines(conn)
@@ -105,6 +139,9 @@ class LocalDispatcher:
         period (an approved tool call cut short would come back as "outcome unknown"), then
         cancel the rest. Whatever is cancelled resumes at the next start."""
         self._running = False
+        if self._purger is not None:
+            self._purger.cancel()
+            await asyncio.gather(self._purger, return_exceptions=True)
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -127,9 +164,7 @@ class LocalDispatcher:
 
     def cancel(self, run_id: str) -> None:
         self._again.discard(run_id)
-        task = self._tasks.get(run_id)
-        if task is not None:
-            task.cancel()
+        self._runner.abort(run_id)
 
     async def _advance(self, run_id: str) -> None:
         failures = 0

@@ -9,12 +9,19 @@ picks up where the database says the run stands:
 - a finished step is never re-run; a started one continues from its saved transcript;
 - a tool call is recorded before it starts and when it ends; one found started but unfinished
   is not repeated: the agent is told its outcome is unknown.
+
+A pass can be interrupted (`Runner.abort`, or the run's time limit): the model call in flight
+is cancelled, which closes its HTTP request, so the provider stops generating. A tool call in
+flight is let finish and its outcome recorded first. The time limit counts the time spent
+`running` only: each pass knows what earlier passes used (`active_seconds`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -64,6 +71,10 @@ class Advanced:
     pause_deadline: datetime | None = None
 
 
+CANCELLED = "cancelled"
+TIME_LIMIT = "time limit"
+
+
 class Runner:
     def __init__(
         self,
@@ -76,6 +87,7 @@ class Runner:
         self.providers = providers
         self.settings = settings
         self.hub = hub or LocalHub()  # where text deltas go (engine/notify.py)
+        self._drivers: dict[str, _RunDriver] = {}  # the runs this process is advancing
 
     async def advance(self, run_id: str) -> Advanced | None:
         """Drive `run_id` as far as it can go. None when the run had nothing to do."""
@@ -86,10 +98,23 @@ class Runner:
                     return None
                 driver = _RunDriver(self, run)
                 await driver.load(conn)
-            return await driver.drive()
+            self._drivers[run_id] = driver
+            try:
+                return await driver.drive_within_limits()
+            finally:
+                if self._drivers.get(run_id) is driver:
+                    del self._drivers[run_id]
         except t.LostOwnership:
-            log.warning("run %s was taken over by another engine; leaving it", run_id)
+            log.info("run %s is no longer ours (cancelled or taken over); leaving it", run_id)
             return None
+
+    def abort(self, run_id: str) -> bool:
+        """Stop advancing `run_id` here, now (it was cancelled). True if this process held it."""
+        driver = self._drivers.get(run_id)
+        if driver is None:
+            return False
+        driver.interrupt(CANCELLED)
+        return True
 
 
 class _RunDriver:
@@ -111,6 +136,56 @@ class _RunDriver:
         self._tools: dict[str, Any] | None = None
         self._started: dict[str, Any] | None = None
         self._completed = False
+        limit = self.snapshot.get("max_run_seconds") or runner.settings.engine.max_run_seconds
+        self.limit: int = limit
+        self._began = time.monotonic()
+        self._task: asyncio.Task[Advanced] | None = None
+        self._interrupted: str | None = None
+        self._in_tool = False
+
+    # -- interruptions -------------------------------------------------------------------------
+
+    def interrupt(self, reason: str) -> None:
+        """Cancel the pass (its model call in flight with it), unless a tool call is running:
+        then as soon as its outcome is recorded."""
+        if self._interrupted is not None:
+            return
+        self._interrupted = reason
+        if self._task is not None and not self._in_tool:
+            self._task.cancel()
+
+    async def drive_within_limits(self) -> Advanced | None:
+        """`drive` in a task of its own that a cancel or the time limit can interrupt."""
+        self._began = time.monotonic()
+        remaining = max(0.0, self.limit - (self.run.get("active_seconds") or 0.0))
+        self._task = asyncio.create_task(self.drive(), name=f"drive:{self.run_id}")
+        if self._interrupted is not None:
+            self._task.cancel()
+        timer = asyncio.get_running_loop().call_later(remaining, self.interrupt, TIME_LIMIT)
+        try:
+            return await self._task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._interrupted is None or (current is not None and current.cancelling()):
+                raise  # the process is stopping: not ours to decide
+        finally:
+            timer.cancel()
+        if self._interrupted == CANCELLED:
+            return None  # the cancel is recorded already
+        async with self.db.write() as conn:
+            steps = await get_steps(conn, self.run_id)
+            if not steps:
+                return None
+            # The step in progress (the pass may have stopped between two steps' writes).
+            step = next((s for s in reversed(steps) if s["finished_at"] is None), steps[-1])
+            reason = f"run exceeded its time limit of {self.limit} seconds"
+            await t.fail_run(conn, self.run_id, self.attempt, step, reason)
+        return Advanced("failed")
+
+    def _checkpoint(self) -> None:
+        """After a tool call: an interruption that waited for it takes effect now."""
+        if self._interrupted is not None:
+            raise asyncio.CancelledError()
 
     async def load(self, conn: Any) -> None:
         """Read the run's steps in the claim's transaction; a fresh run's first step starts
@@ -316,7 +391,7 @@ class _RunDriver:
             return None  # still waiting for a person (a stray wake-up)
         if row is not None and row["status"] == "started":
             async with self.db.write() as conn:
-                await t.finish_tool_call(
+                owned = await t.finish_tool_call(
                     conn,
                     self.run_id,
                     self.attempt,
@@ -326,6 +401,8 @@ class _RunDriver:
                     result=UNKNOWN_OUTCOME,
                     is_error=True,
                 )
+                if not owned:
+                    raise t.LostOwnership(self.run_id)
             return ToolOutcome(UNKNOWN_OUTCOME, is_error=True)
 
         if call.name == ASK_HUMAN.name and self.hitl.get("ask_questions"):
@@ -363,18 +440,27 @@ class _RunDriver:
                 )
             else:  # approved by a person: record that it starts before it does
                 await t.start_tool_call(conn, self.run_id, self.attempt, step, row["id"])
-        outcome = await self._execute(tool, call, row["id"])
-        async with self.db.write() as conn:
-            await t.finish_tool_call(
-                conn,
-                self.run_id,
-                self.attempt,
-                step,
-                row["id"],
-                status="finished",
-                result=outcome.content,
-                is_error=outcome.is_error,
-            )
+        # Started: a cancel or the time limit waits for the outcome, which is recorded even
+        # if the run was cancelled meanwhile.
+        self._in_tool = True
+        try:
+            outcome = await self._execute(tool, call, row["id"])
+            async with self.db.write() as conn:
+                owned = await t.finish_tool_call(
+                    conn,
+                    self.run_id,
+                    self.attempt,
+                    step,
+                    row["id"],
+                    status="finished",
+                    result=outcome.content,
+                    is_error=outcome.is_error,
+                )
+        finally:
+            self._in_tool = False
+        if not owned:
+            raise t.LostOwnership(self.run_id)
+        self._checkpoint()
         return outcome
 
     async def _execute(self, tool: Any, call: ToolCallPart, row_id: str) -> ToolOutcome:
@@ -409,6 +495,7 @@ class _RunDriver:
                 self.attempt,
                 pending={**pending, "step_id": step["id"], "call_row_id": row["id"]},
                 timeout_seconds=self.hitl.get("timeout_seconds"),
+                ran_for=time.monotonic() - self._began,
             )
 
 

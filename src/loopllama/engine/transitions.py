@@ -1,6 +1,9 @@
 """The one place that changes run state. Every rule is a function here, in lifecycle order:
 
     1. create_run      trigger: the run is recorded `queued` with a snapshot of its workflow
+                       (or of the version the trigger pins)
+    1b. derive_run     retry / fork: a new `queued` run whose first steps are copies of
+                       another run's (the source never changes)
     2. claim_run       an engine takes the run over: `running`, and a new attempt number
     3. start_step      a step row is recorded (once per crew position) with its input
     4. record_turn     after each model call: transcript, tokens, number of calls
@@ -11,6 +14,8 @@
     8. expire_pause    nobody answered in time: reject, or fail the run
     9. complete_run    `completed`, output = the last step's output (when close_step could not)
    10. fail_run        `failed`, with "Step N (role) failed: reason"
+   11. cancel_run      `queued` / `running` / `waiting_input` -> `cancelled`; bumps the attempt,
+                       so the engine holding the run loses it at its next write
 
 Writes made by an engine are fenced on the run's `attempt`: a process that was presumed dead,
 and whose run another process has claimed since, gets `LostOwnership` instead of overwriting
@@ -32,14 +37,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.engine import events
-from loopllama.errors import InvalidRequest, RunNotWaiting
+from loopllama.errors import InvalidRequest, RunFinished, RunNotWaiting
 from loopllama.ids import new_id, utcnow
 from loopllama.store import statements as sql
 from loopllama.store.statements import RUN_EVENT_COLUMNS
 from loopllama.store.tables import runs, steps, tool_calls
+from loopllama.store.workflows import definition_of
 
-TERMINAL = frozenset({"completed", "failed"})
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
 RUNNABLE = frozenset({"queued", "running"})
+CANCELLABLE = ("queued", "running", "waiting_input")
 
 
 class LostOwnership(Exception):
@@ -101,12 +108,40 @@ async def append_events(
 
 
 async def create_run(
-    conn: AsyncConnection, account_id: str, workflow: dict[str, Any], run_input: str
+    conn: AsyncConnection,
+    account_id: str,
+    workflow: dict[str, Any],
+    run_input: str,
+    *,
+    version: dict[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    row = {
-        "id": new_id(),
+    """Record a `queued` run of `workflow` as it is now, or of `version` (a workflow_versions
+    row) when the trigger pins one."""
+    if version is None:
+        snapshot, number = definition_of(workflow), workflow["version"]
+    else:
+        snapshot, number = dict(version["definition"]), version["version"]
+    row = _run_row(account_id, workflow["id"], run_input, snapshot, number, run_id=run_id)
+    await conn.execute(sql.RUN_INSERT, row)
+    await events.write(conn, row["id"], 1, [("run.queued", events.run_data(row))])
+    return row
+
+
+def _run_row(
+    account_id: str,
+    workflow_id: str,
+    run_input: str,
+    snapshot: dict[str, Any],
+    version: int | None,
+    *,
+    run_id: str | None = None,
+    forked_from: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": run_id or new_id(),
         "account_id": account_id,
-        "workflow_id": workflow["id"],
+        "workflow_id": workflow_id,
         "status": "queued",
         "input": run_input,
         "output": None,
@@ -117,18 +152,84 @@ async def create_run(
         "started_at": None,
         "finished_at": None,
         "created_at": utcnow(),
-        "snapshot": {
-            "model": workflow["model"],
-            "crew": workflow["crew"],
-            "human_in_the_loop": workflow["human_in_the_loop"],
-            "tools": workflow["tools"],
-        },
+        "snapshot": snapshot,
         "pending": None,
         "pause_deadline": None,
         "attempt": 0,
         "last_event_id": 1,
+        "workflow_version": version,
+        "forked_from": forked_from,
+        "active_seconds": 0.0,
     }
+
+
+# Tool calls whose outcome a derived run reuses ("started": declared unknown, never repeated).
+_OUTCOMES = ("finished", "answered", "rejected", "unknown", "started")
+
+
+# 1b ------------------------------------------------------------------------------------------
+
+
+async def derive_run(
+    conn: AsyncConnection,
+    source: dict[str, Any],
+    source_steps: list[dict[str, Any]],
+    source_calls: list[dict[str, Any]],
+    *,
+    from_step: int,
+    run_input: str,
+    snapshot: dict[str, Any],
+    version: int | None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """A new `queued` run (retry or fork) of the source's workflow whose steps `0..from_step-1`
+    are copies of the source's (`forked`: outputs reused, never called again) and which
+    executes from step `from_step`. The source run is only read.
+
+    `resume` (a retry): the source's step `from_step`, which did not complete, is carried over
+    as an unfinished step with its conversation and its tool-call ledger, so the new run
+    continues it where it stood: a tool call that finished there is not made again.
+    """
+    copied = [step for step in source_steps if step["order"] < from_step]
+    partial = [s for s in source_steps if s["order"] == from_step] if resume else []
+    row = _run_row(
+        source["account_id"],
+        source["workflow_id"],
+        run_input,
+        snapshot,
+        version,
+        forked_from={"run_id": source["id"], "from_step": from_step},
+    )
+    carried = [*copied, *partial]
+    row.update(
+        total_steps=len(carried),
+        tokens_in=sum(step["tokens_in"] for step in carried),
+        tokens_out=sum(step["tokens_out"] for step in carried),
+    )
     await conn.execute(sql.RUN_INSERT, row)
+    new_step_ids: dict[str, str] = {}
+    for step in carried:
+        new_step_ids[step["id"]] = new_id()
+        copy = {**step, "id": new_step_ids[step["id"]], "run_id": row["id"]}
+        if step["order"] < from_step:
+            copy["forked"] = True
+        else:  # the step to continue: unfinished, with a fresh budget of model calls
+            copy.update(forked=False, error=None, output=None, finished_at=None, model_calls=0)
+        await conn.execute(sql.STEP_INSERT, copy)
+    for call in source_calls:
+        # Outcomes only: a call still waiting for (or holding) a human's approval is asked
+        # for again in the new run, never run on the source's approval.
+        if call["step_id"] in new_step_ids and call["status"] in _OUTCOMES:
+            await conn.execute(
+                tool_calls.insert().values(
+                    **{
+                        **call,
+                        "id": new_id(),
+                        "run_id": row["id"],
+                        "step_id": new_step_ids[call["step_id"]],
+                    }
+                )
+            )
     await events.write(conn, row["id"], 1, [("run.queued", events.run_data(row))])
     return row
 
@@ -325,8 +426,10 @@ async def pause_run(
     *,
     pending: dict[str, Any],
     timeout_seconds: int | None,
+    ran_for: float = 0.0,
 ) -> datetime | None:
-    """Park the run on a question or an approval; returns when the pause gives up, if ever."""
+    """Park the run on a question or an approval; returns when the pause gives up, if ever.
+    `ran_for`: seconds this pass spent running (the time limit does not count pauses)."""
     deadline = utcnow() + timedelta(seconds=timeout_seconds) if timeout_seconds else None
     if deadline is not None:
         pending = {**pending, "expires_at": deadline.isoformat()}
@@ -338,6 +441,7 @@ async def pause_run(
         status="waiting_input",
         pending=pending,
         pause_deadline=deadline,
+        active_seconds=runs.c.active_seconds + ran_for,
     )
     await events.write(conn, run_id, run.last_event_id, [_run_event(run)])
     return deadline
@@ -552,6 +656,63 @@ async def fail_run_without_step(conn: AsyncConnection, run_id: str, reason: str)
         await events.write(conn, run_id, run.last_event_id, [_run_event(run)])
 
 
+# 11 ------------------------------------------------------------------------------------------
+
+
+async def cancel_run(conn: AsyncConnection, run_id: str) -> None:
+    """Cancel an unfinished run. Exactly one of a cancel and a racing respond, completion or
+    failure wins: each is a conditional update of the run row (the loser finds it changed).
+
+    The attempt is bumped, so the engine holding the run (in any process) gets
+    `LostOwnership` at its next write: no further step, model call or tool call starts. The
+    step in progress ends with `error: "cancelled"`; a pending question or approval is
+    dropped (its tool call never runs).
+    """
+    now = utcnow()
+    run = (
+        await conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.status.in_(CANCELLABLE))
+            .values(
+                status="cancelled",
+                output=None,
+                error=None,
+                finished_at=now,
+                pending=None,
+                pause_deadline=None,
+                attempt=runs.c.attempt + 1,
+            )
+            .returning(*RUN_EVENT_COLUMNS)
+        )
+    ).first()
+    if run is None:
+        raise RunFinished()
+    ended = (
+        await conn.execute(
+            update(steps)
+            .where(steps.c.run_id == run_id, steps.c.finished_at.is_(None))
+            .values(error="cancelled", output=None, finished_at=now)
+            .returning(*steps.c)
+        )
+    ).all()
+    await conn.execute(
+        update(tool_calls)
+        .where(tool_calls.c.run_id == run_id, tool_calls.c.status == "awaiting")
+        .values(
+            status="dropped",
+            result="The run was cancelled before anyone answered.",
+            is_error=True,
+            finished_at=now,
+        )
+    )
+    reported: list[events.Event] = []
+    for row in sorted(ended, key=lambda r: r.order):
+        step = dict(row._mapping)
+        reported.append(("step.failed", events.step_data(step, await _calls_of(conn, step))))
+    reported.append(_run_event(run))
+    await append_events(conn, run_id, *reported)
+
+
 # Tool-call ledger (at most once) -------------------------------------------------------------
 
 
@@ -608,12 +769,28 @@ async def finish_tool_call(
     status: str,
     result: str,
     is_error: bool,
-) -> None:
-    run = await _fence(conn, run_id, attempt, reports=1)
-    row = await _update_call(
-        conn, row_id, status=status, result=result, is_error=is_error, finished_at=utcnow()
-    )
-    await _report_call(conn, run, step, row)
+) -> bool:
+    """Record a tool call's outcome; False when the run is no longer ours.
+
+    The outcome is recorded even then (the caller commits, then stops): a run cancelled while
+    its tool ran keeps what the tool did, but only its owner reports it as an event. A newer
+    owner that already declared the call's outcome unknown is not contradicted (only a
+    `started` call is updated)."""
+    updated = (
+        await conn.execute(
+            update(tool_calls)
+            .where(tool_calls.c.id == row_id, tool_calls.c.status == "started")
+            .values(status=status, result=result, is_error=is_error, finished_at=utcnow())
+            .returning(*tool_calls.c)
+        )
+    ).first()
+    try:
+        run = await _fence(conn, run_id, attempt, reports=1 if updated is not None else 0)
+    except LostOwnership:
+        return False
+    if updated is not None:
+        await _report_call(conn, run, step, dict(updated._mapping))
+    return True
 
 
 async def _update_call(conn: AsyncConnection, row_id: str, **values: Any) -> dict[str, Any]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loopllama.errors import InvalidRequest
 from loopllama.ids import iso
 
 # Keys of the stored `pending` that are for the engine only.
@@ -16,8 +19,20 @@ class _Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
+RunInput = Annotated[str, Field(min_length=1, max_length=16000)]
+RUN_STATUSES = ("queued", "running", "waiting_input", "completed", "failed", "cancelled")
+
+
 class RunCreate(_Body):
-    input: Annotated[str, Field(min_length=1, max_length=16000)]
+    input: RunInput
+    # Pin a version of the workflow (part 8); omitted: the current one.
+    version: Annotated[int, Field(ge=1)] = Field(default=None)  # type: ignore[assignment]
+
+
+class ForkIn(_Body):
+    from_step: Annotated[int, Field(ge=0)]
+    input: RunInput = Field(default=None)  # type: ignore[assignment]
+    use_current_workflow: bool = False
 
 
 class RespondIn(_Body):
@@ -32,6 +47,37 @@ class RespondIn(_Body):
     action: Literal["input", "approve", "reject"]
     input: Annotated[str, Field(min_length=1, max_length=16000)] = Field(default=None)  # type: ignore[assignment]
     reason: Annotated[str, Field(max_length=2000)] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunListQuery:
+    """The filters and cursor of the run lists (query parameters)."""
+
+    workflow_id: str | None = None
+    status: str | None = None
+    limit: int = 50
+    after: str | None = None
+
+
+def run_list_query(params: Mapping[str, str], *, default_limit: int = 50) -> RunListQuery:
+    """Parse `?workflow_id=&status=&limit=&after=`; a bad value is a 400 naming it."""
+    limit = params.get("limit")
+    if limit is not None and (not limit.isdigit() or not 1 <= int(limit) <= 100):
+        raise InvalidRequest("Invalid limit: expected an integer from 1 to 100")
+    status = params.get("status")
+    if status is not None and status not in RUN_STATUSES:
+        options = " | ".join(f"'{s}'" for s in RUN_STATUSES)
+        raise InvalidRequest(f"Invalid status: expected {options}, received '{status}'")
+    for name in ("after", "workflow_id"):
+        value = params.get(name)
+        if value is not None and not value:
+            raise InvalidRequest(f"Invalid {name}: must not be empty")
+    return RunListQuery(
+        workflow_id=params.get("workflow_id"),
+        status=status,
+        limit=int(limit) if limit is not None else default_limit,
+        after=params.get("after"),
+    )
 
 
 def pending_public(pending: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -55,6 +101,9 @@ def run_public(row: dict[str, Any]) -> dict[str, Any]:
         "finished_at": iso(row["finished_at"]),
         "created_at": iso(row["created_at"]),
         "pending": pending_public(row["pending"]),
+        # Extensions (part 7 and 8): a client may ignore them.
+        "workflow_version": row["workflow_version"],
+        "forked_from": row["forked_from"],
     }
 
 
@@ -84,6 +133,7 @@ def step_public(row: dict[str, Any], calls: list[dict[str, Any]] = ()) -> dict[s
         "tokens_out": row["tokens_out"],
         "started_at": iso(row["started_at"]),
         "finished_at": iso(row["finished_at"]),
+        "forked": bool(row["forked"]),  # copied from the source run by a retry or a fork
         # An extension: the tool calls the agent made in this step, in order.
         "tool_calls": [tool_call_public(call) for call in calls],
     }

@@ -97,6 +97,8 @@ Description = Annotated[str, Field(max_length=500)] | None
 ModelName = Annotated[str, Field(min_length=1, max_length=80)]
 Crew = Annotated[list[AgentIn], Field(min_length=1, max_length=10)]
 Tools = Annotated[list[CustomToolIn], Field(max_length=20)]
+# null: the server's LOOPLLAMA_MAX_RUN_SECONDS.
+MaxRunSeconds = Annotated[int, Field(ge=1, le=86_400)] | None
 
 
 class WorkflowCreate(_Body):
@@ -106,6 +108,7 @@ class WorkflowCreate(_Body):
     crew: Crew = Field(default=None)  # type: ignore[assignment]
     human_in_the_loop: HumanInTheLoopIn | None = None
     tools: Tools = Field(default_factory=list)
+    max_run_seconds: MaxRunSeconds = None
 
 
 class WorkflowUpdate(_Body):
@@ -116,6 +119,8 @@ class WorkflowUpdate(_Body):
     status: Literal["active", "paused"] = Field(default=None)  # type: ignore[assignment]
     human_in_the_loop: HumanInTheLoopIn | None = None
     tools: Tools = Field(default=None)  # type: ignore[assignment]
+    max_run_seconds: MaxRunSeconds = None
+    locked: bool = Field(default=None)  # type: ignore[assignment]
 
 
 def agent_record(agent: AgentIn) -> dict[str, Any]:
@@ -144,6 +149,13 @@ def tool_record(tool: CustomToolIn, previous: dict[str, Any] | None = None) -> d
     }
 
 
+def masked_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {**tool, "headers": {key: SECRET_MASK for key in tool.get("headers") or {}}}
+        for tool in tools
+    ]
+
+
 def workflow_public(row: dict[str, Any], *, with_updated_at: bool = True) -> dict[str, Any]:
     body = {
         "id": row["id"],
@@ -153,12 +165,28 @@ def workflow_public(row: dict[str, Any], *, with_updated_at: bool = True) -> dic
         "model": row["model"],
         "crew": row["crew"],
         "human_in_the_loop": row["human_in_the_loop"],
-        "tools": [
-            {**tool, "headers": {key: SECRET_MASK for key in tool.get("headers") or {}}}
-            for tool in row["tools"]
-        ],
+        "tools": masked_tools(row["tools"]),
+        "max_run_seconds": row["max_run_seconds"],
+        "version": row["version"],
+        "locked": bool(row["locked"]),
         "created_at": iso(row["created_at"]),
     }
     if with_updated_at:  # the reference leaves it off the create response
         body["updated_at"] = iso(row["updated_at"])
     return body
+
+
+def version_public(row: dict[str, Any]) -> dict[str, Any]:
+    definition = row["definition"]
+    return {
+        "version": row["version"],
+        "model": definition["model"],
+        "crew": definition["crew"],
+        "human_in_the_loop": definition["human_in_the_loop"],
+        "tools": masked_tools(definition["tools"]),
+        "max_run_seconds": definition.get("max_run_seconds"),
+        # Budgets (part 9) are not built yet: always null, so clients can rely on the keys.
+        "max_cost_usd": definition.get("max_cost_usd"),
+        "max_tokens": definition.get("max_tokens"),
+        "created_at": iso(row["created_at"]),
+    }

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.store.statements import STEPS_OF_RUN
@@ -30,15 +31,50 @@ async def get_run_for_engine(conn: AsyncConnection, run_id: str) -> dict[str, An
 
 
 async def list_runs(
-    conn: AsyncConnection, account_id: str, workflow_id: str, limit: int = 50
+    conn: AsyncConnection,
+    account_id: str,
+    *,
+    workflow_id: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    after: tuple[datetime, str] | None = None,
+    only: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """A page of the account's runs, newest first: keyset pagination on (created_at, id),
+    so every page is one range scan of an index (tables.py) however deep it is. `only`: the
+    runs of just these workflows (a workflow-limited key's)."""
+    query = select(*_RUN_COLUMNS).where(runs.c.account_id == account_id)
+    if only is not None:
+        query = query.where(runs.c.workflow_id.in_(sorted(only)))
+    if workflow_id is not None:
+        query = query.where(runs.c.workflow_id == workflow_id)
+    if status is not None:
+        query = query.where(runs.c.status == status)
+    if after is not None:
+        query = query.where(tuple_(runs.c.created_at, runs.c.id) < tuple_(*after))
     rows = await conn.execute(
-        select(*_RUN_COLUMNS)
-        .where(runs.c.workflow_id == workflow_id, runs.c.account_id == account_id)
-        .order_by(runs.c.created_at.desc(), runs.c.id.desc())
-        .limit(limit)
+        query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
     )
     return [dict(row._mapping) for row in rows]
+
+
+async def run_position(
+    conn: AsyncConnection, account_id: str, run_id: str
+) -> tuple[datetime, str] | None:
+    """Where a run stands in the lists (an `after` cursor); None if not the account's."""
+    row = (
+        await conn.execute(
+            select(runs.c.created_at, runs.c.id).where(
+                runs.c.id == run_id, runs.c.account_id == account_id
+            )
+        )
+    ).first()
+    return (row.created_at, row.id) if row else None
+
+
+async def get_snapshot(conn: AsyncConnection, run_id: str) -> dict[str, Any]:
+    """The definition a run executes (kept off `get_run`: it holds tool secrets)."""
+    return await conn.scalar(select(runs.c.snapshot).where(runs.c.id == run_id))
 
 
 async def get_steps(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:

@@ -63,6 +63,8 @@ RUN_EVENT_COLUMNS = (
     runs.c.finished_at,
     runs.c.created_at,
     runs.c.pending,
+    runs.c.workflow_version,
+    runs.c.forked_from,
     runs.c.last_event_id,
 )
 

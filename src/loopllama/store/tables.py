@@ -1,6 +1,8 @@
 """The tables: the single source of truth for accounts, workflows, runs, steps and tool calls.
 
-A run carries everything needed to execute it (`snapshot`: the crew as it was at trigger time)
+Every definition change of a workflow is an immutable `workflow_versions` row; a run records the
+version it executes (`workflow_version`). A run carries everything needed to execute it
+(`snapshot`: the crew as it was at trigger time)
 and to resume it (`pending`, each step's `transcript`, the `tool_calls` ledger), so no process
 holds state that the database does not.
 """
@@ -12,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -81,11 +84,26 @@ workflows = Table(
     Column("crew", Json, nullable=False),
     Column("human_in_the_loop", Json, nullable=True),
     Column("tools", Json, nullable=False),
+    Column("max_run_seconds", Integer, nullable=True),  # null: the server's default
+    # The current definition's number in `workflow_versions` (1 at create).
+    Column("version", Integer, nullable=False, default=1),
+    Column("locked", Boolean, nullable=False, default=False),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     # Deleted workflows vanish from the API but their runs stay retrievable by id.
     Column("deleted_at", Timestamp, nullable=True),
     Index("ix_workflows_account_updated", "account_id", "updated_at"),
+)
+
+# What a run executes, one immutable row per definition change (PATCH, restore).
+workflow_versions = Table(
+    "workflow_versions",
+    metadata,
+    Column("workflow_id", Id, ForeignKey("workflows.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    # model, crew, human_in_the_loop, tools, max_run_seconds: the fields a run snapshots.
+    Column("definition", Json, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
 )
 
 runs = Table(
@@ -114,8 +132,18 @@ runs = Table(
     # The id of the run's last event: bumped in the transaction that appends events, under
     # the same row lock as the state change, so event ids are gapless per run on any backend.
     Column("last_event_id", Integer, nullable=False, default=0, server_default="0"),
-    Index("ix_runs_workflow_created", "workflow_id", "created_at"),
+    Column("workflow_version", Integer, nullable=True),  # null only for pre-0005 runs
+    # {"run_id", "from_step"} for a retry or a fork; null otherwise.
+    Column("forked_from", Json, nullable=True),
+    # Time spent `running` by earlier passes (a pause ends a pass): the time limit's clock.
+    Column("active_seconds", Float, nullable=False, default=0.0),
     Index("ix_runs_status", "status"),
+    # The run lists (newest first, keyset-paginated on created_at, id), with and without a
+    # status filter.
+    Index("ix_runs_account_created", "account_id", "created_at", "id"),
+    Index("ix_runs_account_status_created", "account_id", "status", "created_at", "id"),
+    Index("ix_runs_workflow_created_id", "workflow_id", "created_at", "id"),
+    Index("ix_runs_workflow_status_created", "workflow_id", "status", "created_at", "id"),
 )
 
 steps = Table(
@@ -137,6 +165,8 @@ steps = Table(
     # after every model call so a paused or interrupted step resumes where it stood.
     Column("transcript", Json, nullable=False),
     Column("model_calls", Integer, nullable=False, default=0),
+    # Copied from another run by a retry or a fork: its output is reused, never recomputed.
+    Column("forked", Boolean, nullable=False, default=False),
     UniqueConstraint("run_id", "order", name="uq_steps_run_order"),
 )
 
@@ -169,4 +199,19 @@ run_events = Table(
     Column("type", String(32), nullable=False),
     Column("data", Json, nullable=False),
     Column("created_at", Timestamp, nullable=False),
+)
+
+# Idempotency-Key of run triggers. The unique constraint decides races between concurrent
+# requests with one key (the insert is part of the trigger's transaction); rows older than
+# the retention period are purged periodically and never answered.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),  # SHA-256 of workflow id and body
+    Column("run_id", Id, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("account_id", "key", name="uq_idempotency_keys_account_key"),
+    Index("ix_idempotency_keys_created", "created_at"),
 )

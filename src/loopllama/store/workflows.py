@@ -1,4 +1,8 @@
-"""Workflow queries, always scoped to the owning account; deleted workflows are invisible."""
+"""Workflow queries, always scoped to the owning account; deleted workflows are invisible.
+
+Every definition a workflow has had is a `workflow_versions` row: `insert_workflow` writes
+version 1 and `update_workflow` a new version whenever a field that a run executes changes.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.ids import new_id, utcnow
 from loopllama.store.statements import WORKFLOW_OF_ACCOUNT
-from loopllama.store.tables import workflows
+from loopllama.store.tables import workflow_versions, workflows
+
+# What a run executes: a change to any of these makes a new version; the rest (name,
+# description, status, locked) is bookkeeping.
+DEFINITION_FIELDS = ("model", "crew", "human_in_the_loop", "tools", "max_run_seconds")
+
+
+def definition_of(workflow: dict[str, Any]) -> dict[str, Any]:
+    return {field: workflow.get(field) for field in DEFINITION_FIELDS}
 
 
 async def insert_workflow(
@@ -24,9 +36,13 @@ async def insert_workflow(
         "created_at": now,
         "updated_at": now,
         "deleted_at": None,
+        "max_run_seconds": None,
+        "version": 1,
+        "locked": False,
         **values,
     }
     await conn.execute(workflows.insert().values(**row))
+    await _insert_version(conn, row["id"], 1, definition_of(row))
     return row
 
 
@@ -99,12 +115,59 @@ async def existing_workflow_ids(
 
 
 async def update_workflow(
-    conn: AsyncConnection, workflow_id: str, values: dict[str, Any]
+    conn: AsyncConnection, workflow: dict[str, Any], values: dict[str, Any]
 ) -> dict[str, Any]:
-    """Apply `values` and move `updated_at`; returns the changed columns."""
+    """Apply `values` and move `updated_at`, adding a version when the definition changes;
+    returns the changed columns."""
     changes = {**values, "updated_at": utcnow()}
-    await conn.execute(update(workflows).where(workflows.c.id == workflow_id).values(**changes))
+    if any(workflow[field] != values[field] for field in DEFINITION_FIELDS if field in values):
+        changes["version"] = workflow["version"] + 1
+        definition = definition_of({**workflow, **values})
+        await _insert_version(conn, workflow["id"], changes["version"], definition)
+    await conn.execute(update(workflows).where(workflows.c.id == workflow["id"]).values(**changes))
     return changes
+
+
+async def add_version(conn: AsyncConnection, workflow: dict[str, Any]) -> dict[str, Any]:
+    """Record the workflow's current definition as a new version (a restore of the current
+    one); returns the changed columns."""
+    changes = {"version": workflow["version"] + 1, "updated_at": utcnow()}
+    await _insert_version(conn, workflow["id"], changes["version"], definition_of(workflow))
+    await conn.execute(update(workflows).where(workflows.c.id == workflow["id"]).values(**changes))
+    return changes
+
+
+async def _insert_version(
+    conn: AsyncConnection, workflow_id: str, version: int, definition: dict[str, Any]
+) -> None:
+    await conn.execute(
+        workflow_versions.insert().values(
+            workflow_id=workflow_id, version=version, definition=definition, created_at=utcnow()
+        )
+    )
+
+
+async def list_versions(conn: AsyncConnection, workflow_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(workflow_versions)
+        .where(workflow_versions.c.workflow_id == workflow_id)
+        .order_by(workflow_versions.c.version.desc())
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def get_version(
+    conn: AsyncConnection, workflow_id: str, version: int
+) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            select(workflow_versions).where(
+                workflow_versions.c.workflow_id == workflow_id,
+                workflow_versions.c.version == version,
+            )
+        )
+    ).first()
+    return dict(row._mapping) if row else None
 
 
 async def delete_workflow(conn: AsyncConnection, workflow_id: str) -> None:

@@ -1,4 +1,5 @@
-"""Workflow routes: list, create, retrieve, update (incl. pause / reactivate), delete."""
+"""Workflow routes: list, create, retrieve, update (incl. pause / reactivate, lock / unlock),
+delete, and the versions: list, retrieve, restore."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from loopllama.api.errors import JSON
 from loopllama.api.openapi import body_of, responses
 from loopllama.engine.prompts import DEFAULT_CREW
 from loopllama.engine.workflow_rules import check_workflow
-from loopllama.errors import InvalidRequest
+from loopllama.errors import InvalidRequest, VersionNotFound, WorkflowLocked
 from loopllama.limits import MAX_ID_LENGTH
 from loopllama.permissions import workflow_limit
 from loopllama.schemas.validation import validate
@@ -27,6 +28,7 @@ from loopllama.schemas.workflows import (
     WorkflowUpdate,
     agent_record,
     tool_record,
+    version_public,
     workflow_public,
 )
 from loopllama.store import workflows as store
@@ -88,6 +90,7 @@ async def create_workflow(request: Request, account: AccountDep, services: Servi
         if body.human_in_the_loop
         else None,
         "tools": [tool_record(tool) for tool in body.tools],
+        "max_run_seconds": body.max_run_seconds,
     }
     check_workflow(values, services.providers)
     async with services.db.write() as conn:
@@ -111,8 +114,9 @@ async def retrieve_workflow(workflow_id: str, account: AccountDep, services: Ser
     "/{workflow_id}",
     dependencies=[requires("admin")],
     openapi_extra=body_of(WorkflowUpdate),
-    responses=responses("Workflow", errors=(400, 404)),
-    summary="Update a workflow (pause with status: paused, reactivate with status: active)",
+    responses=responses("Workflow", errors=(400, 403, 404)),
+    summary="Update a workflow (pause with status: paused, reactivate with status: active; "
+    "lock with locked: true)",
 )
 async def update_workflow(
     workflow_id: str, request: Request, account: AccountDep, services: ServicesDep
@@ -123,8 +127,25 @@ async def update_workflow(
         body = validate(WorkflowUpdate, parse_json(raw))
         changes = _changes(body, row)
         check_workflow({**row, **changes}, services.providers)
-        changes = await store.update_workflow(conn, workflow_id, changes)
+        _check_unlocked(row, changes)
+        changes = await store.update_workflow(conn, row, changes)
     return JSON({"data": workflow_public({**row, **changes})})
+
+
+# What a locked workflow still lets a PATCH change.
+_LOCK_FREE = frozenset({"locked", "status"})
+
+
+def _check_unlocked(row: dict[str, Any], changes: dict[str, Any] | None = None) -> None:
+    """A locked workflow refuses every change but `locked` and `status` (and a restore or a
+    delete: `changes` None). Only a real change counts: sending a field's current value is
+    not one."""
+    if not row["locked"]:
+        return
+    if changes is None or any(
+        row[field] != value for field, value in changes.items() if field not in _LOCK_FREE
+    ):
+        raise WorkflowLocked()
 
 
 def _changes(body: WorkflowUpdate, row: dict[str, Any]) -> dict[str, Any]:
@@ -147,11 +168,67 @@ def _changes(body: WorkflowUpdate, row: dict[str, Any]) -> dict[str, Any]:
     "/{workflow_id}",
     dependencies=[requires("admin")],
     status_code=204,
-    responses=responses(None, 204),
+    responses=responses(None, 204, errors=(404, 403)),
     summary="Delete a workflow (its runs stay retrievable by id)",
 )
 async def delete_workflow(workflow_id: str, account: AccountDep, services: ServicesDep) -> Response:
     async with services.db.write() as conn:
-        await get_workflow_or_404(conn, account, workflow_id)
+        row = await get_workflow_or_404(conn, account, workflow_id)
+        _check_unlocked(row)
         await store.delete_workflow(conn, workflow_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/{workflow_id}/versions",
+    dependencies=[requires("read")],
+    responses=responses("WorkflowVersionList"),
+    summary="List a workflow's versions, newest first",
+)
+async def list_versions(workflow_id: str, account: AccountDep, services: ServicesDep) -> JSON:
+    async with services.db.read() as conn:
+        await get_workflow_or_404(conn, account, workflow_id)
+        rows = await store.list_versions(conn, workflow_id)
+    return JSON({"data": [version_public(row) for row in rows]})
+
+
+@router.get(
+    "/{workflow_id}/versions/{version}",
+    dependencies=[requires("read")],
+    responses=responses("WorkflowVersion"),
+    summary="Retrieve one version of a workflow",
+)
+async def retrieve_version(
+    workflow_id: str, version: str, account: AccountDep, services: ServicesDep
+) -> JSON:
+    async with services.db.read() as conn:
+        await get_workflow_or_404(conn, account, workflow_id)
+        row = await _version_or_404(conn, workflow_id, version)
+    return JSON({"data": version_public(row)})
+
+
+@router.post(
+    "/{workflow_id}/versions/{version}/restore",
+    dependencies=[requires("admin")],
+    responses=responses("Workflow", errors=(404, 403)),
+    summary="Make a version's definition current again (as a new version)",
+)
+async def restore_version(
+    workflow_id: str, version: str, account: AccountDep, services: ServicesDep
+) -> JSON:
+    async with services.db.write() as conn:
+        row = await get_workflow_or_404(conn, account, workflow_id)
+        old = await _version_or_404(conn, workflow_id, version)
+        _check_unlocked(row)
+        changes = await store.update_workflow(conn, row, dict(old["definition"]))
+        if "version" not in changes:  # restoring the current definition: still a new version
+            changes = await store.add_version(conn, {**row, **changes})
+    return JSON({"data": workflow_public({**row, **changes})})
+
+
+async def _version_or_404(conn: Any, workflow_id: str, version: str) -> dict[str, Any]:
+    number = int(version) if version.isdigit() and len(version) < 10 else None
+    row = await store.get_version(conn, workflow_id, number) if number else None
+    if row is None:
+        raise VersionNotFound()
+    return row

@@ -1,4 +1,5 @@
-"""`client.runs`: trigger, list, retrieve, respond to, poll and stream runs."""
+"""`client.runs`: trigger, list, retrieve, respond to, poll, stream, cancel, retry and fork
+runs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import httpx
 
 from loopllama.client import _core
 from loopllama.client._stream import StreamState
-from loopllama.client.types import RespondResult, Run, RunEvent, StepDelta
+from loopllama.client.types import RespondResult, Run, RunEvent, RunList, StepDelta
 
 if TYPE_CHECKING:
     from loopllama.client._client import AsyncLoopLlama, LoopLlama
@@ -28,19 +29,69 @@ class Runs:
     def __init__(self, client: LoopLlama) -> None:
         self._client = client
 
-    def create(self, workflow_id: str, input: str) -> Run:
+    def create(
+        self,
+        workflow_id: str,
+        input: str,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Run:
         """Trigger a run (202); it starts `queued` and executes in the background.
 
-        Raises ConflictError if the workflow is paused, NotFoundError if it does not exist.
-        Triggering is not idempotent, so this is retried only when the request certainly did
-        not reach the server (no connection, 429); after a timeout or a 5xx the error is
-        raised: check `runs.list(workflow_id)` before triggering again.
-        """
-        return self._client._request(_core.create_run(workflow_id, input))
+        Every call sends an `Idempotency-Key` (a fresh one unless `idempotency_key` is given)
+        and its retries reuse it, so retrying after a timeout or a 5xx is safe: the server
+        answers with the run the first attempt created, never a second run. Pass your own key
+        to make a trigger safe across processes or restarts (kept 24 hours by the server).
+        `version` pins a version of the workflow (`workflows.versions()`).
 
-    def list(self, workflow_id: str) -> list[Run]:
-        """The workflow's 50 newest runs, newest first, without their steps."""
-        return self._client._request(_core.list_runs(workflow_id))
+        Raises ConflictError if the workflow is paused, NotFoundError if it (or the version)
+        does not exist, UnprocessableEntityError if the key was used with another request.
+        """
+        op = _core.create_run(workflow_id, input, version=version, idempotency_key=idempotency_key)
+        return self._client._request(op)
+
+    def list(
+        self,
+        workflow_id: str | None = None,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> RunList:
+        """Runs newest first, without their steps: the workflow's, or the account's across
+        workflows without `workflow_id`. `status` filters, `limit` is 1-100 (default 50),
+        `after` a run id (the runs older than it); the result's `has_more` says whether
+        older runs follow."""
+        op = _core.list_runs(workflow_id, status=status, limit=limit, after=after)
+        return self._client._request(op)
+
+    def cancel(self, run_id: str) -> Run:
+        """Cancel a queued, running or paused run; returns it `cancelled`. Its model call in
+        flight is aborted; a tool call already started finishes and is recorded.
+
+        Raises ConflictError if the run had already finished."""
+        return self._client._request(_core.cancel_run(run_id))
+
+    def retry(self, run_id: str) -> Run:
+        """Retry a failed or cancelled run as a new run (returned `queued`): its completed
+        steps are reused, not called again, and it executes from the step that did not
+        complete. The source run never changes. Raises ConflictError for other statuses."""
+        return self._client._request(_core.retry_run(run_id))
+
+    def fork(
+        self,
+        run_id: str,
+        *,
+        from_step: int,
+        input: str | None = None,
+        use_current_workflow: bool = False,
+    ) -> Run:
+        """A new run whose steps before `from_step` (0-based) are copies of this run's, and
+        which executes from `from_step`: with a new `input` if given, and with the workflow
+        as it is now if `use_current_workflow` (else as the source run had it)."""
+        op = _core.fork_run(run_id, from_step, input, use_current_workflow)
+        return self._client._request(op)
 
     def retrieve(self, run_id: str) -> Run:
         """One run, with its steps in order."""
@@ -163,13 +214,49 @@ class AsyncRuns:
     def __init__(self, client: AsyncLoopLlama) -> None:
         self._client = client
 
-    async def create(self, workflow_id: str, input: str) -> Run:
-        """Trigger a run (202); see `Runs.create` (not retried after an uncertain failure)."""
-        return await self._client._request(_core.create_run(workflow_id, input))
+    async def create(
+        self,
+        workflow_id: str,
+        input: str,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Run:
+        """Trigger a run (202), idempotently; see `Runs.create`."""
+        op = _core.create_run(workflow_id, input, version=version, idempotency_key=idempotency_key)
+        return await self._client._request(op)
 
-    async def list(self, workflow_id: str) -> list[Run]:
-        """The workflow's 50 newest runs, newest first, without their steps."""
-        return await self._client._request(_core.list_runs(workflow_id))
+    async def list(
+        self,
+        workflow_id: str | None = None,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> RunList:
+        """Runs newest first, without their steps; see `Runs.list`."""
+        op = _core.list_runs(workflow_id, status=status, limit=limit, after=after)
+        return await self._client._request(op)
+
+    async def cancel(self, run_id: str) -> Run:
+        """Cancel a queued, running or paused run; see `Runs.cancel`."""
+        return await self._client._request(_core.cancel_run(run_id))
+
+    async def retry(self, run_id: str) -> Run:
+        """Retry a failed or cancelled run as a new run; see `Runs.retry`."""
+        return await self._client._request(_core.retry_run(run_id))
+
+    async def fork(
+        self,
+        run_id: str,
+        *,
+        from_step: int,
+        input: str | None = None,
+        use_current_workflow: bool = False,
+    ) -> Run:
+        """A new run reusing this run's steps before `from_step`; see `Runs.fork`."""
+        op = _core.fork_run(run_id, from_step, input, use_current_workflow)
+        return await self._client._request(op)
 
     async def retrieve(self, run_id: str) -> Run:
         """One run, with its steps in order."""

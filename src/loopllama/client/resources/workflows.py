@@ -1,4 +1,5 @@
-"""`client.workflows`: list, create, retrieve, update (pause, activate) and delete workflows."""
+"""`client.workflows`: list, create, retrieve, update (pause, activate, lock, unlock) and delete
+workflows; list, retrieve and restore their versions."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from loopllama.client.types import (
     Tool,
     Workflow,
     WorkflowPage,
+    WorkflowVersion,
 )
 
 if TYPE_CHECKING:
@@ -153,6 +155,28 @@ class Workflows:
         """Delete a workflow (its runs stay retrievable by id)."""
         return self._client._request(_core.delete_workflow(workflow_id))
 
+    def lock(self, workflow_id: str) -> Workflow:
+        """Lock a workflow: changes (but status), restores and deletes then raise
+        PermissionDeniedError until `unlock`. Triggering still works."""
+        return self.update(workflow_id, extra_body={"locked": True})
+
+    def unlock(self, workflow_id: str) -> Workflow:
+        """Unlock a locked workflow."""
+        return self.update(workflow_id, extra_body={"locked": False})
+
+    def versions(self, workflow_id: str) -> list[WorkflowVersion]:
+        """Every definition the workflow has had, newest first (a new one per change of
+        model, crew, human_in_the_loop, tools or max_run_seconds)."""
+        return self._client._request(_core.list_versions(workflow_id))
+
+    def version(self, workflow_id: str, version: int) -> WorkflowVersion:
+        """One version. Raises NotFoundError ("Version not found") if it does not exist."""
+        return self._client._request(_core.retrieve_version(workflow_id, version))
+
+    def restore(self, workflow_id: str, version: int) -> Workflow:
+        """Make `version`'s definition current again (recorded as a new version)."""
+        return self._client._request(_core.restore_version(workflow_id, version))
+
 
 class AsyncWorkflows:
     """Workflows of the account the API key belongs to (async; see `Workflows`)."""
@@ -230,6 +254,26 @@ class AsyncWorkflows:
     async def activate(self, workflow_id: str) -> Workflow:
         """Reactivate a paused workflow."""
         return await self.update(workflow_id, status="active")
+
+    async def lock(self, workflow_id: str) -> Workflow:
+        """Lock a workflow; see `Workflows.lock`."""
+        return await self.update(workflow_id, extra_body={"locked": True})
+
+    async def unlock(self, workflow_id: str) -> Workflow:
+        """Unlock a locked workflow."""
+        return await self.update(workflow_id, extra_body={"locked": False})
+
+    async def versions(self, workflow_id: str) -> list[WorkflowVersion]:
+        """Every definition the workflow has had, newest first."""
+        return await self._client._request(_core.list_versions(workflow_id))
+
+    async def version(self, workflow_id: str, version: int) -> WorkflowVersion:
+        """One version; see `Workflows.version`."""
+        return await self._client._request(_core.retrieve_version(workflow_id, version))
+
+    async def restore(self, workflow_id: str, version: int) -> Workflow:
+        """Make `version`'s definition current again (as a new version)."""
+        return await self._client._request(_core.restore_version(workflow_id, version))
 
     async def delete(self, workflow_id: str) -> None:
         """Delete a workflow (its runs stay retrievable by id)."""

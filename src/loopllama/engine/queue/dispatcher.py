@@ -9,6 +9,10 @@ How a run travels (see jobs.py for the SQL):
 - a worker's job calls `Runner.advance`, which drives the run until it pauses or ends (one job
   per wake-up, not per step: procrastinate sends no notification when a run's lock frees).
 - a pause with a deadline defers a lock-less `expire_pause` job due at the deadline.
+- cancel: the API's transaction NOTIFYs `loopllama_cancel` with the run id; every worker
+  LISTENs on it and the one advancing the run aborts it (its model call's HTTP request is
+  closed). The cancel itself is already recorded, and fenced: a late write of the worker that
+  held the run is refused.
 
 What happens when something fails:
 
@@ -46,11 +50,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.engine import transitions as t
+from loopllama.engine.dispatcher import PURGE_EVERY
 from loopllama.engine.queue import jobs
 from loopllama.engine.queue.settings import WorkerSettings
 from loopllama.engine.runner import Runner
 from loopllama.ids import utcnow
 from loopllama.store.db import Database
+from loopllama.store.idempotency import purge_expired
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +160,8 @@ class QueueDispatcher:
         self._supervisor: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._heart: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._last_purge: float | None = None
         # Set once stopping is done with the worker; the heart and the sweeper end on it
         # (not cancelled: a psycopg connect cancelled half-way leaks its connection).
         self._stopped = asyncio.Event()
@@ -174,8 +182,12 @@ class QueueDispatcher:
     def submit(self, run_id: str) -> None:
         """Nothing to do: the commit that recorded the job notified the workers."""
 
+    async def cancel_in(self, conn: AsyncConnection, run_id: str) -> None:
+        await jobs.cancel_run_jobs(conn, run_id)
+
     def cancel(self, run_id: str) -> None:
-        self._spawn(self._cancel(run_id))
+        # The NOTIFY reaches this process too; aborting here first saves its round trip.
+        self._runner.abort(run_id)
 
     def schedule_deadline(self, run_id: str, deadline: datetime) -> None:
         self._spawn(self._defer_expiry(run_id, deadline))
@@ -188,6 +200,7 @@ class QueueDispatcher:
         self._supervisor = asyncio.create_task(self._supervise(), name="queue-worker")
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="queue-sweeper")
         self._heart = asyncio.create_task(self._beat_forever(), name="queue-heartbeat")
+        self._listener = asyncio.create_task(self._listen_forever(), name="queue-cancels")
         await self._wait_registered(seconds=10)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -208,7 +221,9 @@ class QueueDispatcher:
         # The heart kept beating through the grace period (procrastinate's own heartbeat stops
         # at once), or other workers would have taken this one for dead and resumed its runs.
         self._stopped.set()
-        helpers = [task for task in (self._heart, self._sweeper) if task is not None]
+        helpers = [
+            task for task in (self._heart, self._sweeper, self._listener) if task is not None
+        ]
         await asyncio.gather(*helpers, return_exceptions=True)
         if self._background:
             _, late = await asyncio.wait(self._background, timeout=5)
@@ -269,10 +284,6 @@ class QueueDispatcher:
                 await jobs.defer_expiry(conn, run_id, deadline)
         except TRANSIENT as error:  # the sweep for overdue pauses catches it later
             log.warning("run %s: could not schedule its pause deadline (%s)", run_id, error)
-
-    async def _cancel(self, run_id: str) -> None:
-        async with self._db.write() as conn:
-            await jobs.cancel_run_jobs(conn, run_id)
 
     # -- the procrastinate worker, restarted when the database comes back ----------------------
 
@@ -386,6 +397,41 @@ class QueueDispatcher:
             if conn is not None:
                 await conn.close()
 
+    async def _listen_forever(self) -> None:
+        """Cancels, on a LISTEN connection of its own, until `_stopped` is set: the worker
+        that advances a cancelled run aborts it at once (within milliseconds of the commit).
+
+        A notification missed while this connection is down is harmless for correctness
+        (the run's next write is refused); the model call in flight then ends on its own.
+        """
+        conn: psycopg.AsyncConnection[Any] | None = None
+        failures = 0
+        try:
+            while not self._stopped.is_set():
+                try:
+                    if conn is None or conn.closed:
+                        conn = await psycopg.AsyncConnection.connect(
+                            self._conninfo, autocommit=True, **QUEUE_CONNECTION
+                        )
+                        await conn.execute(f"LISTEN {jobs.CANCEL_CHANNEL}")
+                        failures = 0
+                    # A timeout, so a stop is noticed within a second.
+                    async for note in conn.notifies(timeout=1.0):
+                        if self._runner.abort(note.payload):
+                            log.info("run %s cancelled: aborted here", note.payload)
+                except psycopg.Error as error:
+                    log.debug("cancel listener: %s", error)
+                    if conn is not None:
+                        await conn.close()
+                    conn = None
+                    delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+                    failures += 1
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopped.wait(), delay)
+        finally:
+            if conn is not None:
+                await conn.close()
+
     # -- sweeps: dead workers' runs, overdue pauses, runs without a job -------------------------
 
     async def _sweep_forever(self) -> None:
@@ -456,6 +502,12 @@ class QueueDispatcher:
                 if retried:
                     log.warning("resuming %d run(s) of stalled workers", len(retried))
             overdue = await jobs.overdue_pauses(conn)
+            last = self._last_purge
+            if last is None or time.monotonic() - last >= PURGE_EVERY:
+                self._last_purge = time.monotonic()
+                hours = self._runner.settings.engine.idempotency_hours
+                if purged := await purge_expired(conn, hours):
+                    log.info("purged %d expired idempotency key(s)", purged)
             if orphans:
                 lost = await jobs.orphan_runs(conn)
                 for run_id in lost:

@@ -144,12 +144,25 @@ async def try_sweep_lock(conn: AsyncConnection) -> bool:
     return bool(await conn.scalar(text("SELECT pg_try_advisory_xact_lock(72178)")))
 
 
+# Run ids of cancelled runs, sent to every worker; the one advancing the run stops it.
+CANCEL_CHANNEL = "loopllama_cancel"
+
+
 async def cancel_run_jobs(conn: AsyncConnection, run_id: str) -> None:
-    """Cancel the run's waiting job and ask its running one to stop."""
+    """In the transaction that cancels the run: drop its waiting wake-up, and tell the worker
+    that advances it (if any) to stop, at commit (NOTIFY is transactional).
+
+    A NOTIFY rather than procrastinate's abort: its workers look for abort requests by
+    polling (every 2 s here), and an aborted job would be handed back by our retry strategy.
+    """
     await conn.execute(
         text(
-            "SELECT procrastinate_cancel_job_v1(id, true, false) FROM procrastinate_jobs "
-            "WHERE lock = :lock AND status IN ('todo', 'doing')"
+            "SELECT procrastinate_cancel_job_v1(id, false, false) FROM procrastinate_jobs "
+            "WHERE queueing_lock = :lock AND status = 'todo'"
         ),
         {"lock": run_lock(run_id)},
+    )
+    await conn.execute(
+        text("SELECT pg_notify(:channel, :run_id)"),
+        {"channel": CANCEL_CHANNEL, "run_id": run_id},
     )
