@@ -59,3 +59,9 @@ def value_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def plausible_id(value: str) -> bool:
+    """Whether `value` could be one of our ids. Anything else (too long, a NUL, which
+    PostgreSQL cannot even compare) is refused without a database round trip."""
+    return 0 < len(value) <= MAX_ID_LENGTH and value.isascii() and value.isalnum()

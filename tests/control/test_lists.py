@@ -46,16 +46,18 @@ async def test_bad_list_parameters_are_400s(client, other_api_key, app):
 
     workflow = await make_workflow(client)
     for query, message in (
-        ("limit=0", "Invalid limit: expected an integer from 1 to 100"),
-        ("limit=101", "Invalid limit: expected an integer from 1 to 100"),
-        ("limit=x", "Invalid limit: expected an integer from 1 to 100"),
+        ("limit=0", "Invalid 'limit': Number must be greater than or equal to 1"),
+        ("limit=101", "Invalid 'limit': Number must be less than or equal to 100"),
+        ("limit=x", "Invalid 'limit': Expected number, received string"),
         (
             "status=done",
-            "Invalid status: expected 'queued' | 'running' | 'waiting_input' | "
-            "'completed' | 'failed' | 'cancelled', received 'done'",
+            "Invalid 'status': Invalid enum value. Expected 'queued' | 'running' | "
+            "'waiting_input' | 'completed' | 'failed' | 'cancelled', received 'done'",
         ),
-        ("after=nope", "Invalid after: not a run of this account"),
-        ("after=", "Invalid after: must not be empty"),
+        ("after=nope", "Invalid 'after': not a run of this account"),
+        ("after=", "Invalid 'after': not an id"),
+        ("after=a%00b", "Invalid 'after': not an id"),
+        ("workflow_id=%C3%A9", "Invalid 'workflow_id': not an id"),
     ):
         for path in ("/v1/runs", f"/v1/workflows/{workflow['id']}/runs"):
             response = await client.get(f"{path}?{query}")

@@ -185,9 +185,9 @@ async def test_paging_after_and_limit(client, fake_provider):
     [
         ("limit=0", "Invalid 'limit': Number must be greater than or equal to 1"),
         ("limit=1001", "Invalid 'limit': Number must be less than or equal to 1000"),
-        ("limit=ten", "Invalid 'limit': Expected number, received 'ten'"),
+        ("limit=ten", "Invalid 'limit': Expected number, received string"),
         ("after=-1", "Invalid 'after': Number must be greater than or equal to 0"),
-        ("after=1.5", "Invalid 'after': Expected number, received '1.5'"),
+        ("after=1.5", "Invalid 'after': Expected integer, received float"),
     ],
 )
 async def test_bad_query_values_are_400(client, query, message):

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loopllama.api.errors import MalformedJSON
 from loopllama.api.services import Services
 from loopllama.errors import InvalidRequest, NotFound, PermissionDenied, Unauthenticated
-from loopllama.limits import MAX_ID_LENGTH, MAX_JSON_DEPTH, json_depth_exceeds
+from loopllama.limits import MAX_JSON_DEPTH, json_depth_exceeds, plausible_id
 from loopllama.permissions import SCOPES, Principal, Scope, covers, may_see_workflow
 from loopllama.store import runs as run_store
 from loopllama.store import workflows as workflow_store
@@ -130,12 +130,6 @@ def _has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_nul(v) for v in value)
     return False
-
-
-def plausible_id(value: str) -> bool:
-    """Whether `value` could be one of our ids. Anything else (too long, a NUL, which
-    PostgreSQL cannot even compare) is a 404 without a database round trip."""
-    return 0 < len(value) <= MAX_ID_LENGTH and value.isascii() and value.isalnum()
 
 
 async def get_workflow_or_404(

@@ -137,7 +137,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> Response:
-        return error_response(400, first_message([dict(e) for e in error.errors()]))
+        issues = [dict(e) for e in error.errors()]
+        message = first_message(issues)
+        where = issues[0]["loc"]
+        if len(where) > 1 and where[0] == "query":  # a parameter: say which, as the others do
+            message = f"Invalid '{where[1]}': {message}"
+        return error_response(400, message)
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_request: Request, _error: BodyTooLarge) -> Response:

@@ -298,6 +298,7 @@ def _step_row(run_id: str, *, order: int, role: str, model: str, step_input: str
         "finished_at": None,
         "transcript": [],
         "model_calls": 0,
+        "forked": False,
     }
 
 

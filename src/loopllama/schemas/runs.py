@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loopllama.errors import InvalidRequest
 from loopllama.ids import iso
+from loopllama.limits import plausible_id
+from loopllama.schemas.validation import query_int
 
 # Keys of the stored `pending` that are for the engine only.
 _PUBLIC_PENDING_KEYS = ("kind", "prompt", "tool", "tool_input", "expires_at")
@@ -61,21 +63,21 @@ class RunListQuery:
 
 def run_list_query(params: Mapping[str, str], *, default_limit: int = 50) -> RunListQuery:
     """Parse `?workflow_id=&status=&limit=&after=`; a bad value is a 400 naming it."""
-    limit = params.get("limit")
-    if limit is not None and (not limit.isdigit() or not 1 <= int(limit) <= 100):
-        raise InvalidRequest("Invalid limit: expected an integer from 1 to 100")
+    limit = query_int(params.get("limit"), "limit", default=default_limit, minimum=1, maximum=100)
     status = params.get("status")
     if status is not None and status not in RUN_STATUSES:
         options = " | ".join(f"'{s}'" for s in RUN_STATUSES)
-        raise InvalidRequest(f"Invalid status: expected {options}, received '{status}'")
+        raise InvalidRequest(
+            f"Invalid 'status': Invalid enum value. Expected {options}, received '{status}'"
+        )
     for name in ("after", "workflow_id"):
         value = params.get(name)
-        if value is not None and not value:
-            raise InvalidRequest(f"Invalid {name}: must not be empty")
+        if value is not None and not plausible_id(value):
+            raise InvalidRequest(f"Invalid '{name}': not an id")
     return RunListQuery(
         workflow_id=params.get("workflow_id"),
         status=status,
-        limit=int(limit) if limit is not None else default_limit,
+        limit=limit,
         after=params.get("after"),
     )
 

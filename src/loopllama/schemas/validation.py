@@ -127,7 +127,13 @@ def query_int(raw: str | None, name: str, *, default: int, minimum: int, maximum
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidRequest(f"Invalid '{name}': Expected number, received '{raw}'") from None
+        try:
+            float(raw)
+        except ValueError:
+            kind = "Expected number, received string"
+        else:
+            kind = "Expected integer, received float"
+        raise InvalidRequest(f"Invalid '{name}': {kind}") from None
     if value < minimum:
         raise InvalidRequest(f"Invalid '{name}': Number must be greater than or equal to {minimum}")
     if value > maximum:

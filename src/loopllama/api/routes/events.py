@@ -32,11 +32,34 @@ MAX_EVENT_ID = 2**31 - 1
 REPLAY_PAGE = 500
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
+_AFTER = {
+    "name": "after",
+    "in": "query",
+    "required": False,
+    "description": "Start after this event id (default 0: from the first event).",
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID, "default": 0},
+}
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+}
+_LAST_EVENT_ID = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "required": False,
+    "description": "What a reconnecting EventSource sends: start after this event id "
+    "(takes precedence over `after`).",
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID},
+}
+
 
 @router.get(
     "/v1/runs/{run_id}/events",
     dependencies=[requires("read")],
     responses=responses("EventList", errors=(400, 404)),
+    openapi_extra={"parameters": [_AFTER, _LIMIT]},
     summary="List a run's events (the durable log), oldest first",
 )
 async def list_events(
@@ -58,6 +81,7 @@ async def list_events(
     "/v1/runs/{run_id}/stream",
     dependencies=[requires("read")],
     responses=stream_responses(),
+    openapi_extra={"parameters": [_AFTER, _LAST_EVENT_ID]},
     response_class=EventSourceResponse,
     summary="Stream a run's events (Server-Sent Events): replay, then live, with text deltas",
 )

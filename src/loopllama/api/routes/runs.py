@@ -28,8 +28,10 @@ from loopllama.errors import (
     WorkflowPaused,
 )
 from loopllama.ids import new_id
+from loopllama.limits import MAX_ID_LENGTH
 from loopllama.permissions import workflow_limit
 from loopllama.schemas.runs import (
+    RUN_STATUSES,
     ForkIn,
     RespondIn,
     RunCreate,
@@ -111,8 +113,14 @@ def _valid_key(key: str) -> bool:
     return 1 <= len(key) <= 255 and all("!" <= char <= "~" for char in key)
 
 
+_ID = {"type": "string", "pattern": "^[A-Za-z0-9]+$", "minLength": 1, "maxLength": MAX_ID_LENGTH}
 _LIST_PARAMETERS = [
-    {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}},
+    {
+        "name": "status",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": list(RUN_STATUSES)},
+    },
     {
         "name": "limit",
         "in": "query",
@@ -124,7 +132,7 @@ _LIST_PARAMETERS = [
         "in": "query",
         "required": False,
         "description": "A run id: the runs older than that one.",
-        "schema": {"type": "string"},
+        "schema": _ID,
     },
 ]
 
@@ -135,7 +143,7 @@ _LIST_PARAMETERS = [
     responses=responses("RunPage", errors=(400,)),
     openapi_extra={
         "parameters": [
-            {"name": "workflow_id", "in": "query", "required": False, "schema": {"type": "string"}},
+            {"name": "workflow_id", "in": "query", "required": False, "schema": _ID},
             *_LIST_PARAMETERS,
         ]
     },
@@ -172,7 +180,7 @@ async def _page(
     if query.after is not None:
         after = await store.run_position(conn, account, query.after)
         if after is None:
-            raise InvalidRequest("Invalid after: not a run of this account")
+            raise InvalidRequest("Invalid 'after': not a run of this account")
     return await store.list_runs(
         conn,
         account,

@@ -60,7 +60,7 @@ async def list_workflows(
         if after is not None:
             position = plausible_id(after) and await store.list_position(conn, account, after)
             if not position:
-                raise InvalidRequest("after must be the id of a workflow of this account")
+                raise InvalidRequest("Invalid 'after': not a workflow of this account")
         if limit is None and after is None:
             rows = await store.list_workflows(conn, account, only=only)
             return JSON({"data": [workflow_public(row) for row in rows]})
