@@ -6,7 +6,8 @@
     ├── Unauthenticated       missing, malformed, unknown or revoked API key
     ├── Conflict              the resource's state forbids the action
     │   ├── WorkflowPaused
-    │   └── RunNotWaiting
+    │   ├── RunNotWaiting
+    │   └── WebhookDisabled
     └── StoreUnavailable      the database cannot be reached right now
 
 None of them knows about HTTP: the engine and the CLI raise and catch them too.
@@ -47,6 +48,10 @@ class WorkflowPaused(Conflict):
 
 class RunNotWaiting(Conflict):
     message = "Run is not waiting for input"
+
+
+class WebhookDisabled(Conflict):
+    message = "Webhook endpoint is disabled"
 
 
 class StoreUnavailable(LoopLlamaError):

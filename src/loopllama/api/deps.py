@@ -19,6 +19,7 @@ from loopllama.errors import InvalidRequest, NotFound, Unauthenticated
 from loopllama.store import runs as run_store
 from loopllama.store import workflows as workflow_store
 from loopllama.store.keys import KEY_PREFIX, account_for_key
+from loopllama.webhooks import store as webhook_store
 
 
 # async, like every dependency here: FastAPI runs a plain `def` one in a worker thread.
@@ -88,3 +89,12 @@ async def get_run_or_404(conn: AsyncConnection, account_id: str, run_id: str) ->
     if run is None:
         raise NotFound()
     return run
+
+
+async def get_webhook_or_404(
+    conn: AsyncConnection, account_id: str, webhook_id: str
+) -> dict[str, Any]:
+    endpoint = await webhook_store.get_endpoint(conn, account_id, webhook_id)
+    if endpoint is None:
+        raise NotFound()
+    return endpoint

@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from loopllama.schemas.runs import RespondIn, RunCreate
+from loopllama.schemas.webhooks import WebhookCreate, WebhookUpdate
 from loopllama.schemas.workflows import (
     CustomToolIn,
     HumanInTheLoopIn,
@@ -135,6 +136,36 @@ class EventListResponse(BaseModel):
     has_more: bool
 
 
+class Webhook(BaseModel):
+    """A webhook endpoint (EXTENSIONS part 6); `secret` only on create and rotate_secret."""
+
+    id: str
+    url: str
+    events: list[str]
+    workflow_id: str | None
+    description: str | None
+    status: Literal["enabled", "disabled"]
+    created_at: str
+    updated_at: str
+
+
+class WebhookWithSecret(Webhook):
+    secret: str
+
+
+class WebhookDelivery(BaseModel):
+    id: str
+    event_type: str
+    run_id: str
+    status: Literal["pending", "succeeded", "failed"]
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: str | None
+    created_at: str
+    delivered_at: str | None
+
+
 def _envelope(name: str, inner: type[BaseModel], many: bool = False) -> type[BaseModel]:
     annotation = list[inner] if many else inner  # type: ignore[valid-type]
     return type(name, (BaseModel,), {"__annotations__": {"data": annotation}})
@@ -148,8 +179,20 @@ ENVELOPES: dict[str, type[BaseModel]] = {
     "RunWithSteps": _envelope("RunWithStepsResponse", RunWithSteps),
     "RespondAccepted": _envelope("RespondAcceptedResponse", RespondAcceptedData),
     "EventList": EventListResponse,
+    "Webhook": _envelope("WebhookResponse", Webhook),
+    "WebhookWithSecret": _envelope("WebhookWithSecretResponse", WebhookWithSecret),
+    "WebhookList": _envelope("WebhookListResponse", Webhook, many=True),
+    "WebhookDelivery": _envelope("WebhookDeliveryResponse", WebhookDelivery),
+    "WebhookDeliveryList": _envelope("WebhookDeliveryListResponse", WebhookDelivery, many=True),
 }
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (WorkflowCreate, WorkflowUpdate, RunCreate, RespondIn)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    WorkflowCreate,
+    WorkflowUpdate,
+    RunCreate,
+    RespondIn,
+    WebhookCreate,
+    WebhookUpdate,
+)
 
 _ERROR_TEXT = {
     400: "Validation error, malformed JSON, or an action that does not match the pause",

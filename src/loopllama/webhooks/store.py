@@ -1,0 +1,245 @@
+"""Webhook queries, on the caller's connection: endpoints of an account, their deliveries, and
+the claim / result of one attempt.
+
+The claim is a conditional UPDATE (`claim`): it succeeds for one sender only, while the
+delivery is pending, due, its endpoint enabled, and nobody else's claim is alive. A claim
+lives for the timeout plus a margin; a sender that dies mid-attempt lets it lapse and the
+attempt is made again (at least once).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loopllama.ids import new_id, utcnow
+from loopllama.store.tables import run_events, webhook_deliveries, webhook_endpoints
+
+E = webhook_endpoints.c
+D = webhook_deliveries.c
+
+DELIVERIES_LISTED = 50
+CLAIM_MARGIN = 5.0  # seconds beyond the send timeout before a claim counts as abandoned
+
+
+# -- endpoints ---------------------------------------------------------------------------------
+
+
+async def insert_endpoint(
+    conn: AsyncConnection, account_id: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    now = utcnow()
+    row = {"id": new_id(), "account_id": account_id, "created_at": now, "updated_at": now}
+    row.update(values)
+    await conn.execute(webhook_endpoints.insert().values(**row))
+    return row
+
+
+async def get_endpoint(
+    conn: AsyncConnection, account_id: str, endpoint_id: str
+) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            select(webhook_endpoints).where(E.id == endpoint_id, E.account_id == account_id)
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def list_endpoints(conn: AsyncConnection, account_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(webhook_endpoints)
+        .where(E.account_id == account_id)
+        .order_by(E.created_at.desc(), E.id.desc())
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def update_endpoint(
+    conn: AsyncConnection, endpoint_id: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    changes = {**values, "updated_at": utcnow()}
+    await conn.execute(update(webhook_endpoints).where(E.id == endpoint_id).values(**changes))
+    return changes
+
+
+async def delete_endpoint(conn: AsyncConnection, endpoint_id: str) -> None:
+    """The endpoint and its deliveries: pending ones are dropped, never sent."""
+    await conn.execute(delete(webhook_deliveries).where(D.endpoint_id == endpoint_id))
+    await conn.execute(delete(webhook_endpoints).where(E.id == endpoint_id))
+
+
+# -- deliveries as the API shows them ------------------------------------------------------------
+
+
+async def list_deliveries(conn: AsyncConnection, endpoint_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(webhook_deliveries)
+        .where(D.endpoint_id == endpoint_id)
+        .order_by(D.created_at.desc(), D.id.desc())
+        .limit(DELIVERIES_LISTED)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def get_delivery(
+    conn: AsyncConnection, endpoint_id: str, delivery_id: str
+) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            select(webhook_deliveries).where(D.id == delivery_id, D.endpoint_id == endpoint_id)
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def redeliver(conn: AsyncConnection, delivery: dict[str, Any]) -> dict[str, Any]:
+    """One more attempt, due now. A finished delivery gets exactly one (`one_shot`); a pending
+    one is simply brought forward and keeps its schedule."""
+    changes = {
+        "status": "pending",
+        "next_attempt_at": utcnow(),
+        "one_shot": delivery["status"] != "pending" or delivery["one_shot"],
+    }
+    await conn.execute(update(webhook_deliveries).where(D.id == delivery["id"]).values(**changes))
+    return {**delivery, **changes}
+
+
+# -- the sender's side ---------------------------------------------------------------------------
+
+
+async def claim(conn: AsyncConnection, delivery_id: str, hold: float) -> dict[str, Any] | None:
+    """Take the delivery's next attempt for `hold` seconds; None if it is not ours to make.
+
+    Returns what the attempt needs: the endpoint's url and current secret (a rotation applies
+    to every attempt after it), the event, and the attempt's number.
+    """
+    now = utcnow()
+    enabled = select(E.id).where(E.id == D.endpoint_id, E.status == "enabled").exists()
+    claimed = (
+        await conn.execute(
+            update(webhook_deliveries)
+            .where(
+                D.id == delivery_id,
+                D.status == "pending",
+                D.next_attempt_at <= now,
+                or_(D.claimed_until.is_(None), D.claimed_until < now),
+                enabled,
+            )
+            .values(claimed_until=now + timedelta(seconds=hold), attempts=D.attempts + 1)
+            .returning(D.endpoint_id, D.run_id, D.event_id, D.attempts, D.one_shot)
+        )
+    ).first()
+    if claimed is None:
+        return None
+    row = (
+        await conn.execute(
+            select(E.url, E.secret, run_events.c.type, run_events.c.data, run_events.c.created_at)
+            .select_from(webhook_endpoints)
+            .join(
+                run_events,
+                and_(run_events.c.run_id == claimed.run_id, run_events.c.id == claimed.event_id),
+            )
+            .where(E.id == claimed.endpoint_id)
+        )
+    ).first()
+    if row is None:  # the event is gone (a database restored in part): nothing to send
+        await finish(conn, delivery_id, succeeded=False, status_code=None, error="event not found")
+        return None
+    return {
+        "id": delivery_id,
+        "attempts": claimed.attempts,
+        "one_shot": claimed.one_shot,
+        "url": row.url,
+        "secret": row.secret,
+        "type": row.type,
+        "data": row.data,
+        "created_at": row.created_at,
+    }
+
+
+async def finish(
+    conn: AsyncConnection,
+    delivery_id: str,
+    *,
+    succeeded: bool,
+    status_code: int | None,
+    error: str | None,
+) -> None:
+    now = utcnow()
+    await conn.execute(
+        update(webhook_deliveries)
+        .where(D.id == delivery_id)
+        .values(
+            status="succeeded" if succeeded else "failed",
+            last_status_code=status_code,
+            last_error=error,
+            next_attempt_at=None,
+            claimed_until=None,
+            one_shot=False,
+            delivered_at=now if succeeded else D.delivered_at,
+        )
+    )
+
+
+async def retry_at(
+    conn: AsyncConnection,
+    delivery_id: str,
+    when: datetime,
+    *,
+    status_code: int | None,
+    error: str | None,
+) -> None:
+    await conn.execute(
+        update(webhook_deliveries)
+        .where(D.id == delivery_id)
+        .values(
+            last_status_code=status_code,
+            last_error=error,
+            next_attempt_at=when,
+            claimed_until=None,
+        )
+    )
+
+
+async def drop_disabled(conn: AsyncConnection, delivery_id: str) -> bool:
+    """A due delivery whose endpoint was disabled is not sent: it fails without an attempt."""
+    result = await conn.execute(
+        update(webhook_deliveries)
+        .where(
+            D.id == delivery_id,
+            D.status == "pending",
+            ~select(E.id).where(E.id == D.endpoint_id, E.status == "enabled").exists(),
+        )
+        .values(
+            status="failed", last_error="endpoint is disabled", next_attempt_at=None, one_shot=False
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def due(conn: AsyncConnection, now: datetime, limit: int) -> list[str]:
+    """Pending deliveries whose attempt is due and unclaimed, oldest first."""
+    rows = await conn.execute(
+        select(D.id)
+        .where(
+            D.status == "pending",
+            D.next_attempt_at <= now,
+            or_(D.claimed_until.is_(None), D.claimed_until < now),
+        )
+        .order_by(D.next_attempt_at)
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def next_due(conn: AsyncConnection) -> datetime | None:
+    """When the earliest pending attempt (or lapsing claim) comes due."""
+    return await conn.scalar(
+        select(func.min(func.coalesce(D.claimed_until, D.next_attempt_at))).where(
+            D.status == "pending"
+        )
+    )
