@@ -79,7 +79,7 @@ async def list_deliveries(conn: AsyncConnection, endpoint_id: str) -> list[dict[
     rows = await conn.execute(
         select(webhook_deliveries)
         .where(D.endpoint_id == endpoint_id)
-        .order_by(D.created_at.desc(), D.id.desc())
+        .order_by(D.created_at.desc(), D.event_id.desc(), D.id.desc())
         .limit(DELIVERIES_LISTED)
     )
     return [dict(row._mapping) for row in rows]
