@@ -61,9 +61,7 @@ async def test_every_event_arrives_signed_with_the_event_as_body(client, fake_pr
 
 async def test_only_subscribed_types_and_the_chosen_workflow(client, fake_provider, hook):
     mine, other = await _workflow(client), await _workflow(client)
-    endpoint = await create_endpoint(
-        client, hook, events=["run.completed"], workflow_id=mine["id"]
-    )
+    endpoint = await create_endpoint(client, hook, events=["run.completed"], workflow_id=mine["id"])
     await _run(client, fake_provider, other)
     run = await _run(client, fake_provider, mine)
 
@@ -93,9 +91,7 @@ async def test_failures_are_retried_with_the_same_webhook_id(client, fake_provid
     assert done["attempts"] == 3 and done["last_status_code"] == 200
 
 
-async def test_a_delivery_fails_after_the_schedule_and_keeps_the_error(
-    client, fake_provider, hook
-):
+async def test_a_delivery_fails_after_the_schedule_and_keeps_the_error(client, fake_provider, hook):
     hook.status = 503
     hook.answer = b"y" * 5000  # only the first KiB is kept
     endpoint = await create_endpoint(client, hook, events=["run.completed"])
@@ -140,9 +136,7 @@ async def test_redeliver_makes_one_more_attempt_with_the_same_id(client, fake_pr
         f"/v1/webhooks/{endpoint['id']}/deliveries/{delivery['id']}/redeliver"
     )
     assert response.status_code == 202
-    [failed] = await wait_deliveries(
-        client, endpoint["id"], lambda ds: ds[0]["status"] == "failed"
-    )
+    [failed] = await wait_deliveries(client, endpoint["id"], lambda ds: ds[0]["status"] == "failed")
     assert failed["attempts"] == 3 and len(hook.received) == 3
 
 
