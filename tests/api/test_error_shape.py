@@ -16,6 +16,14 @@ ROUTES = [
     ("GET", "/v1/workflows/x/runs"),
     ("GET", "/v1/runs/x"),
     ("POST", "/v1/runs/x/respond"),
+    ("GET", "/v1/webhooks"),
+    ("POST", "/v1/webhooks"),
+    ("GET", "/v1/webhooks/x"),
+    ("PATCH", "/v1/webhooks/x"),
+    ("DELETE", "/v1/webhooks/x"),
+    ("POST", "/v1/webhooks/x/rotate_secret"),
+    ("GET", "/v1/webhooks/x/deliveries"),
+    ("POST", "/v1/webhooks/x/deliveries/y/redeliver"),
 ]
 
 

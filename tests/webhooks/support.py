@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,10 +74,8 @@ class Receiver:
             if remaining <= 0:
                 raise AssertionError(f"{len(self.received)} of {count} deliveries arrived")
             self._arrived.clear()
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), min(remaining, 0.2))
-            except TimeoutError:
-                pass
         return self.received
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
