@@ -55,9 +55,11 @@ class Receiver:
         self.secrets: list[str] = []
         self.received: list[Received] = []
         self.fail_first = 0
+        self.fail_each_first = False  # 500 to the first attempt of every webhook-id
         self.status = 200
         self.delay = 0.0
         self.answer = b"ok"
+        self.answer_headers: list[tuple[bytes, bytes]] = []
         self.url = ""
         self._arrived = asyncio.Event()
 
@@ -101,10 +103,14 @@ class Receiver:
         if self.delay:
             await asyncio.sleep(self.delay)
         status = self.status
-        if self.fail_first > 0:
+        if self.fail_each_first and [r.id for r in self.received].count(headers["webhook-id"]) == 1:
+            status = 500
+        elif self.fail_first > 0:
             self.fail_first -= 1
             status = 500
-        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send(
+            {"type": "http.response.start", "status": status, "headers": self.answer_headers}
+        )
         await send({"type": "http.response.body", "body": self.answer})
 
 
