@@ -55,4 +55,3 @@ async def test_sigkill_with_a_pending_delivery_then_restart_delivers(
             http, endpoint["id"], lambda ds: ds and ds[0]["status"] == "succeeded"
         )
     assert delivery["attempts"] == 2 and delivery["id"] == first.id
-

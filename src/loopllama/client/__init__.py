@@ -5,7 +5,7 @@ Depends on httpx only; it never imports the server.
     _core.py        operations and plans (retries, respond reconciliation, polling), written once
     _retry.py       how a failure is classified, and the backoff
     _client.py      the two clients and their plan drivers
-    resources/      client.workflows, client.runs
+    resources/      client.workflows, client.runs, client.webhooks
     types.py        Workflow, Agent, Run, Step, Pending, ... (tolerant of newer servers)
     _exceptions.py  one exception class per status
 """
@@ -41,6 +41,8 @@ from loopllama.client.types import (
     StepDelta,
     Tool,
     ToolCall,
+    WebhookDelivery,
+    WebhookEndpoint,
     Workflow,
 )
 
@@ -73,6 +75,8 @@ __all__ = [
     "StepDelta",
     "Tool",
     "ToolCall",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Workflow",
     "__version__",
 ]
