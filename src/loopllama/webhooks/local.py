@@ -40,6 +40,9 @@ class LocalScheduler:
         self._wake.set()
 
     async def start(self) -> None:
+        # One process per SQLite file: a claim left in the table is a dead process's.
+        async with self._db.write() as conn:
+            await hooks.release_claims(conn)
         self._db.on_outbox = self.wake
         self._loop_task = asyncio.create_task(self._run(), name="webhook-scheduler")
 
@@ -68,23 +71,23 @@ class LocalScheduler:
     async def _pass(self) -> float:
         """Start the due attempts that fit; returns how long to sleep."""
         free = self._concurrency - len(self._inflight)
-        if free > 0:
-            async with self._db.read() as conn:
-                ids = await hooks.due(conn, utcnow(), free + len(self._inflight))
-            for delivery_id in ids:
-                if delivery_id in self._inflight or len(self._inflight) >= self._concurrency:
-                    continue
-                task = asyncio.create_task(self._attempt(delivery_id))
-                self._inflight[delivery_id] = task
-        if len(self._inflight) >= self._concurrency:
+        if free <= 0:
             return IDLE_CHECK  # an attempt that ends wakes the loop
+        now = utcnow()
         async with self._db.read() as conn:
-            when = await hooks.next_due(conn)
+            # Attempts in flight here are claimed: the query skips them, unless their claim
+            # has not committed yet, hence the extra room.
+            ids = await hooks.due(conn, now, free + len(self._inflight))
+            when = await hooks.next_due(conn, now)
+        for delivery_id in ids:
+            if delivery_id in self._inflight or len(self._inflight) >= self._concurrency:
+                continue
+            self._inflight[delivery_id] = asyncio.create_task(self._attempt(delivery_id))
         if when is None:
             return IDLE_CHECK
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        return min(IDLE_CHECK, max(0.02, (when - utcnow()).total_seconds()))
+        return min(IDLE_CHECK, max(0.0, (when - utcnow()).total_seconds()))
 
     async def _attempt(self, delivery_id: str) -> None:
         try:

@@ -30,12 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loopllama.settings import Settings
 from loopllama.store.db import Database, libpq_url
 from loopllama.webhooks.attempts import Attempts
+from loopllama.webhooks.outbox import QUEUE, TASK
 from loopllama.webhooks.sender import Sender
 
 log = logging.getLogger("loopllama.webhooks")
 
-QUEUE = "webhooks"
-TASK = "loopllama.deliver_webhook"
 SWEEP_EVERY = 10.0  # seconds
 LOST_AFTER = 30.0  # seconds past due with no job and no live claim: the job was lost
 RESTART_DELAYS = (0.5, 1, 2, 5)

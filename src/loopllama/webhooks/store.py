@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.ids import new_id, utcnow
@@ -236,10 +236,20 @@ async def due(conn: AsyncConnection, now: datetime, limit: int) -> list[str]:
     return list(rows.scalars())
 
 
-async def next_due(conn: AsyncConnection) -> datetime | None:
-    """When the earliest pending attempt (or lapsing claim) comes due."""
+async def next_due(conn: AsyncConnection, now: datetime) -> datetime | None:
+    """When the earliest pending attempt still in the future comes due (one index probe)."""
     return await conn.scalar(
-        select(func.min(func.coalesce(D.claimed_until, D.next_attempt_at))).where(
-            D.status == "pending"
-        )
+        select(D.next_attempt_at)
+        .where(D.status == "pending", D.next_attempt_at > now)
+        .order_by(D.next_attempt_at)
+        .limit(1)
+    )
+
+
+async def release_claims(conn: AsyncConnection) -> None:
+    """Forget every claim: for the embedded scheduler at start, the only sender of its file."""
+    await conn.execute(
+        update(webhook_deliveries)
+        .where(D.status == "pending", D.claimed_until.is_not(None))
+        .values(claimed_until=None)
     )
