@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.ids import new_id, utcnow
@@ -109,6 +109,78 @@ async def redeliver(conn: AsyncConnection, delivery: dict[str, Any]) -> dict[str
 
 
 # -- the sender's side ---------------------------------------------------------------------------
+# Built once: these run for every attempt, and building a statement costs more than running it.
+
+_ENABLED = select(E.id).where(E.id == D.endpoint_id, E.status == "enabled").exists()
+_CLAIM = (
+    update(webhook_deliveries)
+    .where(
+        D.id == bindparam("b_id"),
+        D.status == "pending",
+        D.next_attempt_at <= bindparam("b_now"),
+        or_(D.claimed_until.is_(None), D.claimed_until < bindparam("b_now")),
+        _ENABLED,
+    )
+    .values(claimed_until=bindparam("b_until"), attempts=D.attempts + 1)
+    .returning(D.endpoint_id, D.run_id, D.event_id, D.attempts, D.one_shot)
+)
+_WHAT_TO_SEND = (
+    select(E.url, E.secret, run_events.c.type, run_events.c.data, run_events.c.created_at)
+    .select_from(webhook_endpoints)
+    .join(
+        run_events,
+        and_(run_events.c.run_id == bindparam("b_run"), run_events.c.id == bindparam("b_event")),
+    )
+    .where(E.id == bindparam("b_endpoint"))
+)
+_FINISH = (
+    update(webhook_deliveries)
+    .where(D.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        last_status_code=bindparam("b_code"),
+        last_error=bindparam("b_error"),
+        next_attempt_at=None,
+        claimed_until=None,
+        one_shot=False,
+        delivered_at=func.coalesce(
+            bindparam("b_delivered", type_=D.delivered_at.type), D.delivered_at
+        ),
+    )
+)
+_RETRY_AT = (
+    update(webhook_deliveries)
+    .where(D.id == bindparam("b_id"))
+    .values(
+        last_status_code=bindparam("b_code"),
+        last_error=bindparam("b_error"),
+        next_attempt_at=bindparam("b_when"),
+        claimed_until=None,
+    )
+)
+_DROP_DISABLED = (
+    update(webhook_deliveries)
+    .where(D.id == bindparam("b_id"), D.status == "pending", ~_ENABLED)
+    .values(
+        status="failed", last_error="endpoint is disabled", next_attempt_at=None, one_shot=False
+    )
+)
+_DUE = (
+    select(D.id)
+    .where(
+        D.status == "pending",
+        D.next_attempt_at <= bindparam("b_now"),
+        or_(D.claimed_until.is_(None), D.claimed_until < bindparam("b_now")),
+    )
+    .order_by(D.next_attempt_at)
+    .limit(bindparam("b_limit"))
+)
+_NEXT_DUE = (
+    select(D.next_attempt_at)
+    .where(D.status == "pending", D.next_attempt_at > bindparam("b_now"))
+    .order_by(D.next_attempt_at)
+    .limit(1)
+)
 
 
 async def claim(conn: AsyncConnection, delivery_id: str, hold: float) -> dict[str, Any] | None:
@@ -118,34 +190,16 @@ async def claim(conn: AsyncConnection, delivery_id: str, hold: float) -> dict[st
     to every attempt after it), the event, and the attempt's number.
     """
     now = utcnow()
-    enabled = select(E.id).where(E.id == D.endpoint_id, E.status == "enabled").exists()
-    claimed = (
-        await conn.execute(
-            update(webhook_deliveries)
-            .where(
-                D.id == delivery_id,
-                D.status == "pending",
-                D.next_attempt_at <= now,
-                or_(D.claimed_until.is_(None), D.claimed_until < now),
-                enabled,
-            )
-            .values(claimed_until=now + timedelta(seconds=hold), attempts=D.attempts + 1)
-            .returning(D.endpoint_id, D.run_id, D.event_id, D.attempts, D.one_shot)
-        )
-    ).first()
+    params = {"b_id": delivery_id, "b_now": now, "b_until": now + timedelta(seconds=hold)}
+    claimed = (await conn.execute(_CLAIM, params)).first()
     if claimed is None:
         return None
-    row = (
-        await conn.execute(
-            select(E.url, E.secret, run_events.c.type, run_events.c.data, run_events.c.created_at)
-            .select_from(webhook_endpoints)
-            .join(
-                run_events,
-                and_(run_events.c.run_id == claimed.run_id, run_events.c.id == claimed.event_id),
-            )
-            .where(E.id == claimed.endpoint_id)
-        )
-    ).first()
+    params = {
+        "b_run": claimed.run_id,
+        "b_event": claimed.event_id,
+        "b_endpoint": claimed.endpoint_id,
+    }
+    row = (await conn.execute(_WHAT_TO_SEND, params)).first()
     if row is None:  # the event is gone (a database restored in part): nothing to send
         await finish(conn, delivery_id, succeeded=False, status_code=None, error="event not found")
         return None
@@ -169,20 +223,14 @@ async def finish(
     status_code: int | None,
     error: str | None,
 ) -> None:
-    now = utcnow()
-    await conn.execute(
-        update(webhook_deliveries)
-        .where(D.id == delivery_id)
-        .values(
-            status="succeeded" if succeeded else "failed",
-            last_status_code=status_code,
-            last_error=error,
-            next_attempt_at=None,
-            claimed_until=None,
-            one_shot=False,
-            delivered_at=now if succeeded else D.delivered_at,
-        )
-    )
+    params = {
+        "b_id": delivery_id,
+        "b_status": "succeeded" if succeeded else "failed",
+        "b_code": status_code,
+        "b_error": error,
+        "b_delivered": utcnow() if succeeded else None,
+    }
+    await conn.execute(_FINISH, params)
 
 
 async def retry_at(
@@ -193,57 +241,23 @@ async def retry_at(
     status_code: int | None,
     error: str | None,
 ) -> None:
-    await conn.execute(
-        update(webhook_deliveries)
-        .where(D.id == delivery_id)
-        .values(
-            last_status_code=status_code,
-            last_error=error,
-            next_attempt_at=when,
-            claimed_until=None,
-        )
-    )
+    params = {"b_id": delivery_id, "b_code": status_code, "b_error": error, "b_when": when}
+    await conn.execute(_RETRY_AT, params)
 
 
 async def drop_disabled(conn: AsyncConnection, delivery_id: str) -> bool:
     """A due delivery whose endpoint was disabled is not sent: it fails without an attempt."""
-    result = await conn.execute(
-        update(webhook_deliveries)
-        .where(
-            D.id == delivery_id,
-            D.status == "pending",
-            ~select(E.id).where(E.id == D.endpoint_id, E.status == "enabled").exists(),
-        )
-        .values(
-            status="failed", last_error="endpoint is disabled", next_attempt_at=None, one_shot=False
-        )
-    )
-    return bool(result.rowcount)
+    return bool((await conn.execute(_DROP_DISABLED, {"b_id": delivery_id})).rowcount)
 
 
 async def due(conn: AsyncConnection, now: datetime, limit: int) -> list[str]:
     """Pending deliveries whose attempt is due and unclaimed, oldest first."""
-    rows = await conn.execute(
-        select(D.id)
-        .where(
-            D.status == "pending",
-            D.next_attempt_at <= now,
-            or_(D.claimed_until.is_(None), D.claimed_until < now),
-        )
-        .order_by(D.next_attempt_at)
-        .limit(limit)
-    )
-    return list(rows.scalars())
+    return list((await conn.execute(_DUE, {"b_now": now, "b_limit": limit})).scalars())
 
 
 async def next_due(conn: AsyncConnection, now: datetime) -> datetime | None:
     """When the earliest pending attempt still in the future comes due (one index probe)."""
-    return await conn.scalar(
-        select(D.next_attempt_at)
-        .where(D.status == "pending", D.next_attempt_at > now)
-        .order_by(D.next_attempt_at)
-        .limit(1)
-    )
+    return await conn.scalar(_NEXT_DUE, {"b_now": now})
 
 
 async def release_claims(conn: AsyncConnection) -> None:
