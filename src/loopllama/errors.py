@@ -14,7 +14,8 @@
     │   ├── RunNotWaiting
     │   ├── RunFinished
     │   ├── RunNotRetryable
-    │   └── SelfRevocation
+    │   ├── SelfRevocation
+    │   └── WebhookDisabled
     ├── IdempotencyMismatch   an Idempotency-Key reused with another request
     └── StoreUnavailable      the database cannot be reached right now
 
@@ -92,6 +93,10 @@ class WorkflowLocked(Forbidden):
 
 class IdempotencyMismatch(LoopLlamaError):
     message = "Idempotency-Key was already used with a different request"
+
+
+class WebhookDisabled(Conflict):
+    message = "Webhook endpoint is disabled"
 
 
 class StoreUnavailable(LoopLlamaError):

@@ -81,3 +81,10 @@ def workflow_limit(account: str) -> frozenset[str] | None:
 def may_see_workflow(account: str, workflow_id: str) -> bool:
     limit = workflow_limit(account)
     return limit is None or workflow_id in limit
+
+
+def may_see_endpoint(account: str, workflow_id: str | None) -> bool:
+    """A webhook endpoint is visible to a workflow-limited key only when it is limited to one
+    of that key's workflows (an endpoint for every workflow is beyond the key's reach)."""
+    limit = workflow_limit(account)
+    return limit is None or (workflow_id is not None and workflow_id in limit)

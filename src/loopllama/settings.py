@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -208,6 +208,50 @@ class ToolSettings(_Section):
         return frozenset(h.strip().lower() for h in self.http_tool_allow.split(",") if h.strip())
 
 
+DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"  # Standard Webhooks' schedule
+
+
+class WebhookSettings(_Section):
+    retry_schedule: str = Field(
+        DEFAULT_RETRY_SCHEDULE,
+        validation_alias=_env("LOOPLLAMA_WEBHOOK_RETRY_SCHEDULE"),
+        description="Seconds between a failed webhook attempt and the next, comma-separated "
+        "(5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); after the last one the delivery fails.",
+    )
+    timeout: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("LOOPLLAMA_WEBHOOK_TIMEOUT"),
+        description="Seconds an endpoint has to answer a delivery with a 2xx.",
+    )
+    concurrency: int = Field(
+        32,
+        ge=1,
+        validation_alias=_env("LOOPLLAMA_WEBHOOK_CONCURRENCY"),
+        description="Webhook attempts one process sends at once (apart from run execution).",
+    )
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        _delays(value)  # a malformed schedule is a startup error, not a surprise hours later
+        return value
+
+    @property
+    def delays(self) -> tuple[float, ...]:
+        return _delays(self.retry_schedule)
+
+
+def _delays(schedule: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in schedule.split(",") if v.strip())
+    except ValueError:
+        raise ValueError("must be seconds separated by commas, e.g. 5,300,1800") from None
+    if any(v < 0 or v != v for v in values):
+        raise ValueError("delays must be zero or more seconds")
+    return values
+
+
 class Settings(_Section):
     """Everything configurable, grouped by the part of the system that reads it."""
 
@@ -217,3 +261,4 @@ class Settings(_Section):
     providers: ProviderSettings = Field(default_factory=ProviderSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)

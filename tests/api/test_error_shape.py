@@ -26,6 +26,14 @@ ROUTES = [
     ("GET", "/v1/workflows/x/versions"),
     ("GET", "/v1/workflows/x/versions/1"),
     ("POST", "/v1/workflows/x/versions/1/restore"),
+    ("GET", "/v1/webhooks"),
+    ("POST", "/v1/webhooks"),
+    ("GET", "/v1/webhooks/x"),
+    ("PATCH", "/v1/webhooks/x"),
+    ("DELETE", "/v1/webhooks/x"),
+    ("POST", "/v1/webhooks/x/rotate_secret"),
+    ("GET", "/v1/webhooks/x/deliveries"),
+    ("POST", "/v1/webhooks/x/deliveries/y/redeliver"),
 ]
 
 

@@ -60,6 +60,8 @@ def test_every_public_method_has_a_docstring():
         resources.AsyncRuns,
         resources.Keys,
         resources.AsyncKeys,
+        resources.Webhooks,
+        resources.AsyncWebhooks,
         *(getattr(types, name) for name in types.__all__ if inspect.isclass(getattr(types, name))),
     ]
     for cls in classes:

@@ -7,13 +7,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.guards import PathGuard
 from loopllama.api.openapi import install_openapi
-from loopllama.api.routes import events, health, keys, runs, workflows
+from loopllama.api.routes import events, health, keys, runs, webhooks, workflows
 from loopllama.api.services import Services
 from loopllama.engine.dispatcher import Dispatcher, LocalDispatcher
 from loopllama.engine.notify import hub_for
@@ -50,11 +51,16 @@ def create_app(
         model = default_model(settings.models.default_model, settings.providers)
         app.state.services = Services(settings, db, registry, runner, dispatcher, model, hub)
         _log_startup(settings, registry, model)
+        webhook_sender = _webhook_sender(settings, db) if run_engine else None
         if run_engine:
             await dispatcher.start()
+        if webhook_sender is not None:
+            await webhook_sender.start()
         try:
             yield
         finally:
+            if webhook_sender is not None:
+                await webhook_sender.stop()
             await dispatcher.stop()
             await app.state.services.key_usage.aclose()
             await registry.aclose()
@@ -81,6 +87,7 @@ def create_app(
     app.include_router(runs.router)
     app.include_router(keys.router)
     app.include_router(events.router)
+    app.include_router(webhooks.router)
     return app
 
 
@@ -98,6 +105,17 @@ def _dispatcher(settings: Settings, runner: Runner, db: Database) -> Dispatcher:
     from loopllama.engine.queue import QueueDispatcher, WorkerSettings
 
     return QueueDispatcher(runner, db, concurrency=concurrency, options=WorkerSettings())
+
+
+def _webhook_sender(settings: Settings, db: Database) -> Any:
+    """SQLite: the embedded scheduler. PostgreSQL: this process takes webhook jobs too."""
+    if db.is_sqlite:
+        from loopllama.webhooks.local import LocalScheduler
+
+        return LocalScheduler(db, settings)
+    from loopllama.webhooks.queue import WebhookWorker
+
+    return WebhookWorker(db, settings)
 
 
 def _log_startup(settings: Settings, registry: ProviderRegistry, model: str) -> None:

@@ -28,10 +28,18 @@ from loopllama.api.errors import MalformedJSON
 from loopllama.api.services import Services
 from loopllama.errors import InvalidRequest, NotFound, PermissionDenied, Unauthenticated
 from loopllama.limits import MAX_JSON_DEPTH, json_depth_exceeds, plausible_id
-from loopllama.permissions import SCOPES, Principal, Scope, covers, may_see_workflow
+from loopllama.permissions import (
+    SCOPES,
+    Principal,
+    Scope,
+    covers,
+    may_see_endpoint,
+    may_see_workflow,
+)
 from loopllama.store import runs as run_store
 from loopllama.store import workflows as workflow_store
 from loopllama.store.keys import KEY_PREFIX, grant_of, lookup_key
+from loopllama.webhooks import store as webhook_store
 
 
 # async, like every dependency here: FastAPI runs a plain `def` one in a worker thread.
@@ -152,3 +160,15 @@ async def get_run_or_404(conn: AsyncConnection, account_id: str, run_id: str) ->
     if run is None or not may_see_workflow(account_id, run["workflow_id"]):
         raise NotFound()
     return run
+
+
+async def get_webhook_or_404(
+    conn: AsyncConnection, account_id: str, webhook_id: str
+) -> dict[str, Any]:
+    """The account's webhook endpoint, or 404 (also one a workflow-limited key may not see)."""
+    if not plausible_id(webhook_id):
+        raise NotFound()
+    endpoint = await webhook_store.get_endpoint(conn, account_id, webhook_id)
+    if endpoint is None or not may_see_endpoint(account_id, endpoint["workflow_id"]):
+        raise NotFound()
+    return endpoint

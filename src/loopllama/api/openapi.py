@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from loopllama.permissions import SCOPES
 from loopllama.schemas.keys import KeyCreate
 from loopllama.schemas.runs import ForkIn, RespondIn, RunCreate
+from loopllama.schemas.webhooks import WebhookCreate, WebhookUpdate
 from loopllama.schemas.workflows import (
     CustomToolIn,
     HumanInTheLoopIn,
@@ -180,6 +181,36 @@ class EventListResponse(BaseModel):
     has_more: bool
 
 
+class Webhook(BaseModel):
+    """A webhook endpoint (EXTENSIONS part 6); `secret` only on create and rotate_secret."""
+
+    id: str
+    url: str
+    events: list[str]
+    workflow_id: str | None
+    description: str | None
+    status: Literal["enabled", "disabled"]
+    created_at: str
+    updated_at: str
+
+
+class WebhookWithSecret(Webhook):
+    secret: str
+
+
+class WebhookDelivery(BaseModel):
+    id: str
+    event_type: str
+    run_id: str
+    status: Literal["pending", "succeeded", "failed"]
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: str | None
+    created_at: str
+    delivered_at: str | None
+
+
 def _envelope(
     name: str, inner: type[BaseModel], many: bool = False, paged: bool = False
 ) -> type[BaseModel]:
@@ -212,6 +243,11 @@ ENVELOPES: dict[str, type[BaseModel]] = {
     "KeyList": _envelope("KeyListResponse", Key, many=True),
     "CreatedKey": _envelope("CreatedKeyResponse", CreatedKeyData),
     "EventList": EventListResponse,
+    "Webhook": _envelope("WebhookResponse", Webhook),
+    "WebhookWithSecret": _envelope("WebhookWithSecretResponse", WebhookWithSecret),
+    "WebhookList": _envelope("WebhookListResponse", Webhook, many=True),
+    "WebhookDelivery": _envelope("WebhookDeliveryResponse", WebhookDelivery),
+    "WebhookDeliveryList": _envelope("WebhookDeliveryListResponse", WebhookDelivery, many=True),
 }
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     WorkflowCreate,
@@ -220,6 +256,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RespondIn,
     KeyCreate,
     ForkIn,
+    WebhookCreate,
+    WebhookUpdate,
 )
 
 _ERROR_TEXT = {

@@ -1,4 +1,5 @@
-"""Remote commands over the SDK: `workflows ...`, `run`, `runs ...`.
+"""Remote commands over the SDK: `workflows ...`, `run`, `runs ...` (and `webhooks ...`, in
+remote_webhooks.py).
 
 Exit codes: 0 the run completed (or the command succeeded), 1 the run failed, 2 usage error,
 3 an error answer from the API or no connection, 4 the run waits for input that was not given
@@ -37,6 +38,9 @@ def register(cli: click.Group) -> None:
     cli.add_command(workflows)
     cli.add_command(run_command)
     cli.add_command(runs)
+    from loopllama.cli.remote_webhooks import webhooks  # it builds on this module's options
+
+    cli.add_command(webhooks)
 
 
 # --- plumbing: the client, errors, common options ---------------------------------------------

@@ -5,7 +5,7 @@ Depends on httpx only; it never imports the server.
     _core.py        operations and plans (retries, respond reconciliation, polling), written once
     _retry.py       how a failure is classified, and the backoff
     _client.py      the two clients and their plan drivers
-    resources/      client.workflows, client.runs, client.keys
+    resources/      client.workflows, client.runs, client.keys, client.webhooks
     types.py        Workflow, Agent, Run, Step, Pending, ... (tolerant of newer servers)
     _exceptions.py  one exception class per status
 """
@@ -44,6 +44,8 @@ from loopllama.client.types import (
     StepDelta,
     Tool,
     ToolCall,
+    WebhookDelivery,
+    WebhookEndpoint,
     Workflow,
     WorkflowPage,
     WorkflowVersion,
@@ -81,6 +83,8 @@ __all__ = [
     "Tool",
     "ToolCall",
     "UnprocessableEntityError",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Workflow",
     "WorkflowPage",
     "WorkflowVersion",

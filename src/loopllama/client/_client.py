@@ -23,6 +23,7 @@ from loopllama.client._exceptions import LoopLlamaError
 from loopllama.client._version import __version__
 from loopllama.client.resources.keys import AsyncKeys, Keys
 from loopllama.client.resources.runs import AsyncRuns, Runs
+from loopllama.client.resources.webhooks import AsyncWebhooks, Webhooks
 from loopllama.client.resources.workflows import AsyncWorkflows, Workflows
 from loopllama.client.types import NOT_GIVEN, NotGiven
 
@@ -113,7 +114,8 @@ class _BaseClient(abc.ABC):
 
     @abc.abstractmethod
     def _bind_resources(self) -> None:
-        """Attach `workflows`, `runs` and `keys` (sync or async flavours) to this client."""
+        """Attach `workflows`, `runs`, `keys` and `webhooks` (sync or async flavours) to this
+        client."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -143,6 +145,7 @@ class LoopLlama(_BaseClient):
     workflows: Workflows
     runs: Runs
     keys: Keys
+    webhooks: Webhooks
 
     def __init__(
         self,
@@ -172,6 +175,7 @@ class LoopLlama(_BaseClient):
         self.workflows = Workflows(self)
         self.runs = Runs(self)
         self.keys = Keys(self)
+        self.webhooks = Webhooks(self)
 
     def _request(self, op: Op[T]) -> T:
         return self._drive(request(self._config, op))
@@ -231,6 +235,7 @@ class AsyncLoopLlama(_BaseClient):
     workflows: AsyncWorkflows
     runs: AsyncRuns
     keys: AsyncKeys
+    webhooks: AsyncWebhooks
 
     def __init__(
         self,
@@ -260,6 +265,7 @@ class AsyncLoopLlama(_BaseClient):
         self.workflows = AsyncWorkflows(self)
         self.runs = AsyncRuns(self)
         self.keys = AsyncKeys(self)
+        self.webhooks = AsyncWebhooks(self)
 
     async def _request(self, op: Op[T]) -> T:
         return await self._drive(request(self._config, op))

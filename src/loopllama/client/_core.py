@@ -38,6 +38,8 @@ from loopllama.client.types import (
     Run,
     RunEvent,
     RunList,
+    WebhookDelivery,
+    WebhookEndpoint,
     Workflow,
     WorkflowPage,
     WorkflowVersion,
@@ -181,6 +183,48 @@ def delete_workflow(workflow_id: str) -> Op[None]:
 
 def new_idempotency_key() -> str:
     return f"loopllama-sdk-{uuid.uuid4()}"
+
+
+def _webhook_path(webhook_id: str) -> str:
+    return f"/v1/webhooks/{segment('webhook_id', webhook_id)}"
+
+
+def list_webhooks() -> Op[list[WebhookEndpoint]]:
+    return Op("GET", "/v1/webhooks", _many(WebhookEndpoint.from_dict))
+
+
+def create_webhook(body: dict[str, Any]) -> Op[WebhookEndpoint]:
+    hint = _CREATE_HINT.format(what="the endpoint", check="webhooks.list()")
+    return Op("POST", "/v1/webhooks", _one(WebhookEndpoint.from_dict), body, Safety.CREATES, hint)
+
+
+def retrieve_webhook(webhook_id: str) -> Op[WebhookEndpoint]:
+    return Op("GET", _webhook_path(webhook_id), _one(WebhookEndpoint.from_dict))
+
+
+def update_webhook(webhook_id: str, body: dict[str, Any]) -> Op[WebhookEndpoint]:
+    return Op("PATCH", _webhook_path(webhook_id), _one(WebhookEndpoint.from_dict), body)
+
+
+def delete_webhook(webhook_id: str) -> Op[None]:
+    return Op("DELETE", _webhook_path(webhook_id), _nothing)
+
+
+def rotate_webhook_secret(webhook_id: str) -> Op[WebhookEndpoint]:
+    # Safe to repeat: the secret that counts is the one in the answer the caller receives.
+    path = _webhook_path(webhook_id) + "/rotate_secret"
+    return Op("POST", path, _one(WebhookEndpoint.from_dict))
+
+
+def list_deliveries(webhook_id: str) -> Op[list[WebhookDelivery]]:
+    path = _webhook_path(webhook_id) + "/deliveries"
+    return Op("GET", path, _many(WebhookDelivery.from_dict))
+
+
+def redeliver(webhook_id: str, delivery_id: str) -> Op[WebhookDelivery]:
+    # Safe to repeat: an extra attempt carries the same webhook-id, which receivers deduplicate.
+    path = f"{_webhook_path(webhook_id)}/deliveries/{segment('delivery_id', delivery_id)}/redeliver"
+    return Op("POST", path, _one(WebhookDelivery.from_dict))
 
 
 def create_run(

@@ -29,6 +29,8 @@ __all__ = [
     "Step",
     "Tool",
     "ToolCall",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Workflow",
     "WorkflowPage",
     "WorkflowVersion",
@@ -834,3 +836,121 @@ class StepDelta:
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "step_id": self.step_id, "order": self.order, "text": self.text}
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+@dataclass
+class WebhookEndpoint:
+    """A URL that receives run events, signed (Standard Webhooks). `secret` is only set on the
+    object returned by `create` and `rotate_secret`; keep it, the API never shows it again."""
+
+    id: str
+    url: str = ""
+    events: list[str] = field(default_factory=list)
+    workflow_id: str | None = None
+    description: str | None = None
+    status: str = "enabled"
+    secret: str | None = field(default=None, repr=False)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    _KNOWN = frozenset(
+        {
+            "id", "url", "events", "workflow_id", "description", "status", "secret",
+            "created_at", "updated_at",
+        }
+    )  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WebhookEndpoint:
+        """Build from the API's JSON; unknown fields go to `extra`."""
+        return cls(
+            id=_str(data.get("id"), ""),
+            url=_str(data.get("url"), ""),
+            events=[e for e in _list(data.get("events")) if isinstance(e, str)],
+            workflow_id=_str(data.get("workflow_id")),
+            description=_str(data.get("description")),
+            status=_str(data.get("status"), "enabled"),
+            secret=_str(data.get("secret")),
+            created_at=_time(data.get("created_at")),
+            updated_at=_time(data.get("updated_at")),
+            extra=_extra(data, set(cls._KNOWN)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
+        wire: dict[str, Any] = {
+            "id": self.id,
+            "url": self.url,
+            "events": list(self.events),
+            "workflow_id": self.workflow_id,
+            "description": self.description,
+            "status": self.status,
+            "created_at": _wire_time(self.created_at),
+            "updated_at": _wire_time(self.updated_at),
+        }
+        if self.secret is not None:  # only known right after create / rotate_secret
+            wire["secret"] = self.secret
+        return _with_extra(wire, self.extra)
+
+
+@dataclass
+class WebhookDelivery:
+    """One event's delivery to one endpoint: `pending` (attempts on the retry schedule),
+    `succeeded` or `failed`. `id` is the `webhook-id` header, the same on every attempt."""
+
+    id: str
+    event_type: str = ""
+    run_id: str = ""
+    status: str = "pending"
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    created_at: datetime | None = None
+    delivered_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    _KNOWN = frozenset(
+        {
+            "id", "event_type", "run_id", "status", "attempts", "last_status_code",
+            "last_error", "next_attempt_at", "created_at", "delivered_at",
+        }
+    )  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WebhookDelivery:
+        """Build from the API's JSON; unknown fields go to `extra`."""
+        code = data.get("last_status_code")
+        return cls(
+            id=_str(data.get("id"), ""),
+            event_type=_str(data.get("event_type"), ""),
+            run_id=_str(data.get("run_id"), ""),
+            status=_str(data.get("status"), "pending"),
+            attempts=_int(data.get("attempts")),
+            last_status_code=_int(code) if code is not None else None,
+            last_error=_str(data.get("last_error")),
+            next_attempt_at=_time(data.get("next_attempt_at")),
+            created_at=_time(data.get("created_at")),
+            delivered_at=_time(data.get("delivered_at")),
+            extra=_extra(data, set(cls._KNOWN)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
+        wire = {
+            "id": self.id,
+            "event_type": self.event_type,
+            "run_id": self.run_id,
+            "status": self.status,
+            "attempts": self.attempts,
+            "last_status_code": self.last_status_code,
+            "last_error": self.last_error,
+            "next_attempt_at": _wire_time(self.next_attempt_at),
+            "created_at": _wire_time(self.created_at),
+            "delivered_at": _wire_time(self.delivered_at),
+        }
+        return _with_extra(wire, self.extra)

@@ -11,6 +11,8 @@ The hot transitions fold the reservation into the fenced UPDATE they make anyway
 the others call `append`, which makes its own reservation. Announcing the commit to live
 streams (engine/notify.py) is the database's job on PostgreSQL (a trigger sends NOTIFY at
 commit) and `announce` below on SQLite (store/db.py calls the hub after the commit).
+`write` also hands the events to the webhook outbox (webhooks/outbox.py), which records their
+deliveries in the same transaction.
 
 Event types (EXTENSIONS part 5) and their `data`:
 
@@ -33,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loopllama.ids import utcnow
 from loopllama.schemas.runs import run_public, step_public, tool_call_public
 from loopllama.store.tables import run_events, runs
+from loopllama.webhooks import outbox
 
 Event = tuple[str, dict[str, Any]]  # (type, data)
 
@@ -78,6 +81,7 @@ async def write(conn: AsyncConnection, run_id: str, last_id: int, events: Sequen
         for i, (kind, data) in enumerate(events)
     ]
     await conn.execute(_INSERT, rows)
+    await outbox.record(conn, run_id, first, events, now)  # webhooks: same transaction
     announce = getattr(conn, "announce", None)  # SQLite's in-process hub; PostgreSQL: trigger
     if announce is not None:
         announce(run_id, last_id)

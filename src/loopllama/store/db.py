@@ -88,11 +88,16 @@ class _LoopConnection:
     SQLite that is how live streams learn of new events (PostgreSQL uses NOTIFY).
     """
 
-    __slots__ = ("announced", "sync")
+    __slots__ = ("announced", "outbox", "sync")
 
     def __init__(self, sync: Connection, announced: list[tuple[str, int]] | None = None) -> None:
         self.sync = sync
         self.announced = announced
+        self.outbox = False
+
+    def outbox_written(self) -> None:
+        """Webhook deliveries were recorded (webhooks/outbox.py): wake the sender at commit."""
+        self.outbox = True
 
     def announce(self, run_id: str, last_event_id: int) -> None:
         if self.announced is not None:
@@ -114,6 +119,8 @@ class Database:
         self._write_lock = asyncio.Lock()
         # SQLite: called with the (run_id, last_event_id) pairs a write committed.
         self.on_commit: Callable[[list[tuple[str, int]]], None] | None = None
+        # SQLite: called after a write that recorded webhook deliveries (the local scheduler).
+        self.on_outbox: Callable[[], None] | None = None
         if self.is_sqlite:
             self.sqlite_engine: Engine = _sqlite_engine(url, pool_size)
             self._writer: Connection | None = None
@@ -148,15 +155,18 @@ class Database:
             if self._writer is None:
                 self._writer = self.sqlite_engine.connect().execution_options(loopllama_write=True)
             announced: list[tuple[str, int]] = []
+            conn = _LoopConnection(self._writer, announced)
             try:
                 with self._writer.begin():
-                    yield _LoopConnection(self._writer, announced)  # type: ignore[misc]
+                    yield conn  # type: ignore[misc]
             except BaseException:
                 self._writer.close()
                 self._writer = None
                 raise
         if announced and self.on_commit is not None:
             self.on_commit(announced)
+        if conn.outbox and self.on_outbox is not None:
+            self.on_outbox()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -215,3 +215,51 @@ idempotency_keys = Table(
     UniqueConstraint("account_id", "key", name="uq_idempotency_keys_account_key"),
     Index("ix_idempotency_keys_created", "created_at"),
 )
+
+# Webhook endpoints of an account (EXTENSIONS part 6). `events` is the list of subscribed
+# event types; the secret is kept in the clear because every attempt is signed with it.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("events", Json, nullable=False),
+    Column("workflow_id", Id, nullable=True),  # only this workflow's runs, when set
+    Column("description", String(500), nullable=True),
+    Column("status", String(16), nullable=False),  # enabled | disabled
+    Column("secret", String(200), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    # The outbox hook reads an account's enabled endpoints on every event it writes.
+    Index("ix_webhook_endpoints_account_status", "account_id", "status"),
+)
+
+# The outbox: one row per (event, endpoint), inserted in the transaction that writes the event
+# (webhooks/outbox.py), so no committed event lacks its deliveries. The body is not copied:
+# it is the event's row in run_events.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True),  # also the `webhook-id` header, the same on every retry
+    Column(
+        "endpoint_id", Id, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("run_id", Id, nullable=False),
+    Column("event_id", Integer, nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | succeeded | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", Timestamp, nullable=True),  # set while pending
+    # A sender's claim on the attempt in flight: another sender may take the delivery only
+    # after this passes (the claimer died), so two senders never send one attempt.
+    Column("claimed_until", Timestamp, nullable=True),
+    # A redelivery of a finished delivery: one attempt, then it is finished again.
+    Column("one_shot", Boolean, nullable=False, default=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("delivered_at", Timestamp, nullable=True),
+    Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)

@@ -1,7 +1,18 @@
-"""The API's resources as client attributes: `client.workflows`, `client.runs`, `client.keys`."""
+"""The API's resources as client attributes: `client.workflows`, `.runs`, `.keys`,
+`.webhooks`."""
 
 from loopllama.client.resources.keys import AsyncKeys, Keys
 from loopllama.client.resources.runs import AsyncRuns, Runs
+from loopllama.client.resources.webhooks import AsyncWebhooks, Webhooks
 from loopllama.client.resources.workflows import AsyncWorkflows, Workflows
 
-__all__ = ["AsyncKeys", "AsyncRuns", "AsyncWorkflows", "Keys", "Runs", "Workflows"]
+__all__ = [
+    "AsyncKeys",
+    "AsyncRuns",
+    "AsyncWebhooks",
+    "AsyncWorkflows",
+    "Keys",
+    "Runs",
+    "Webhooks",
+    "Workflows",
+]

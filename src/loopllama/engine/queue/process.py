@@ -15,6 +15,7 @@ from loopllama.providers.registry import ProviderRegistry
 from loopllama.settings import Settings
 from loopllama.store.db import Database
 from loopllama.store.migrate import upgrade
+from loopllama.webhooks.queue import WebhookWorker
 
 log = logging.getLogger("loopllama.worker")
 
@@ -30,12 +31,14 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
     runner = Runner(db, registry, settings, hub)
     concurrency = settings.engine.max_concurrent_runs
     dispatcher = QueueDispatcher(runner, db, concurrency=concurrency, options=options)
+    webhooks = WebhookWorker(db, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
         await dispatcher.start()
+        await webhooks.start()
         log.info("worker ready: up to %d runs at once", concurrency)
         await stop.wait()
         log.info(
@@ -43,6 +46,7 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
             dispatcher.active,
             options.grace,
         )
+        await webhooks.stop()
         await dispatcher.stop()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
