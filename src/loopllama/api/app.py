@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from loopllama import telemetry
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.openapi import install_openapi
 from loopllama.api.routes import health, runs, workflows
@@ -21,6 +22,7 @@ from loopllama.providers.routing import default_model
 from loopllama.settings import Settings
 from loopllama.store.db import Database
 from loopllama.store.migrate import upgrade
+from loopllama.telemetry.http import RequestTelemetry
 
 log = logging.getLogger("loopllama")
 
@@ -40,6 +42,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await asyncio.to_thread(upgrade, settings.database.url)
+        telemetry.configure(settings.telemetry, settings.database.url)
         db = Database(settings.database.url, pool_size=settings.database.pool_size)
         registry = providers or ProviderRegistry(settings)
         runner = Runner(db, registry, settings)
@@ -55,6 +58,7 @@ def create_app(
             await dispatcher.stop()
             await registry.aclose()
             await db.dispose()
+            telemetry.shutdown()
 
     app = FastAPI(
         title="LoopLlama API",
@@ -67,6 +71,8 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    app.add_middleware(RequestTelemetry)
+    telemetry.instrument(app)
     app.include_router(health.router)
     app.include_router(workflows.router)
     app.include_router(runs.router)

@@ -18,6 +18,7 @@ from loopllama.api.services import Services
 from loopllama.errors import InvalidRequest, NotFound, Unauthenticated
 from loopllama.store import workflows as workflow_store
 from loopllama.store.keys import KEY_PREFIX, account_for_key
+from loopllama.telemetry import fields
 
 
 # async, like every dependency here: FastAPI runs a plain `def` one in a worker thread.
@@ -40,6 +41,7 @@ async def get_account(request: Request, services: ServicesDep) -> str:
         account_id = await account_for_key(conn, token)
     if account_id is None:
         raise Unauthenticated("Invalid API key")
+    fields.annotate(account_id=account_id)  # on this request's log lines
     return account_id
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from loopllama import telemetry
 from loopllama.engine import transitions as t
 from loopllama.engine.prompts import ASK_HUMAN, step_input
 from loopllama.engine.retry import complete_with_retries
@@ -73,7 +74,10 @@ class Runner:
                     return None
                 driver = _RunDriver(self, run)
                 await driver.load(conn)
-            return await driver.drive()
+            with telemetry.run_pass(run):
+                advanced = await driver.drive()
+            telemetry.run_reached(advanced.status)
+            return advanced
         except t.LostOwnership:
             log.warning("run %s was taken over by another engine; leaving it", run_id)
             return None
@@ -120,7 +124,9 @@ class _RunDriver:
                     step = await t.start_step(
                         conn, self.run_id, self.attempt, **self._step_spec(order, prior)
                     )
-            outcome = await self._run_step(agent, step, prior)
+            with telemetry.step(order, step["role"], step["model"]) as probe:
+                outcome = await self._run_step(agent, step, prior)
+                probe.outcome = outcome.value
             if outcome is Outcome.PAUSED:
                 return Advanced("waiting_input", self.deadline)
             if outcome is Outcome.FAILED:
@@ -192,7 +198,9 @@ class _RunDriver:
                 max_tokens=self.settings.models.max_tokens,
             )
             try:
-                response = await complete_with_retries(provider, request, self.settings.models)
+                with telemetry.model_call(route.provider, route.model, request) as call:
+                    response = await complete_with_retries(provider, request, self.settings.models)
+                    telemetry.model_answered(call, route.provider, route.model, response)
             except ProviderError as error:
                 return await self._fail(step, error.reason)
             transcript.append(response.message)
@@ -341,11 +349,16 @@ class _RunDriver:
 
     async def _execute(self, tool: Any, call: ToolCallPart, row_id: str) -> ToolOutcome:
         context = ToolContext(idempotency_key=f"loopllama-{row_id}", settings=self.settings.tools)
-        try:
-            return await tool.run(call.input, context)
-        except Exception as error:  # a tool bug must not take the run down with it
-            log.exception("tool %s raised", call.name)
-            return ToolOutcome(f"The tool failed unexpectedly: {type(error).__name__}", True)
+        with telemetry.tool_call(call.name, call.id, call.input) as probe:
+            try:
+                outcome = await tool.run(call.input, context)
+            except Exception as error:  # a tool bug must not take the run down with it
+                log.exception("tool %s raised", call.name)
+                outcome = ToolOutcome(f"The tool failed unexpectedly: {type(error).__name__}", True)
+            if outcome.is_error:
+                probe.outcome = "error"
+            telemetry.tool_result(probe, outcome.content)
+            return outcome
 
     async def _pause(
         self, step: dict[str, Any], seq: int, call: ToolCallPart, pending: dict[str, Any]

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loopllama import telemetry
 from loopllama.errors import InvalidRequest, RunNotWaiting
 from loopllama.ids import new_id, utcnow
 from loopllama.store import statements as sql
@@ -84,6 +85,7 @@ async def create_run(
         "pending": None,
         "pause_deadline": None,
         "attempt": 0,
+        "trace_context": telemetry.traceparent(),
     }
     await conn.execute(sql.RUN_INSERT, row)
     return row

@@ -102,6 +102,8 @@ runs = Table(
     Column("pause_deadline", Timestamp, nullable=True),
     # Bumped by every process that takes the run over: writes are fenced on it.
     Column("attempt", Integer, nullable=False, default=0),
+    # W3C traceparent of the trigger request when traces are on: the worker continues it.
+    Column("trace_context", String(64), nullable=True),
     Index("ix_runs_workflow_created", "workflow_id", "created_at"),
     Index("ix_runs_status", "status"),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from loopllama import telemetry
 from loopllama.api.deps import AccountDep, ServicesDep, get_workflow_or_404, parse_json
 from loopllama.api.errors import JSON
 from loopllama.api.openapi import body_of, responses
@@ -36,6 +37,7 @@ async def trigger_run(
         run = await transitions.create_run(conn, account, workflow, body.input)
         await services.dispatcher.enqueue(conn, run["id"])
     services.dispatcher.submit(run["id"])
+    telemetry.run_reached("queued")
     return JSON({"data": run_public(run)}, status_code=202)
 
 

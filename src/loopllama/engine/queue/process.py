@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 
+from loopllama import telemetry
 from loopllama.engine.queue.dispatcher import QueueDispatcher
 from loopllama.engine.queue.settings import WorkerSettings
 from loopllama.engine.runner import Runner
@@ -23,6 +24,7 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
         logging.getLogger(noisy).setLevel(max(logging.WARNING, log.getEffectiveLevel()))
     if migrate:  # several processes may start at once: the migration takes an advisory lock
         await asyncio.to_thread(upgrade, settings.database.url)
+    telemetry.configure(settings.telemetry, settings.database.url)
     db = Database(settings.database.url, pool_size=settings.database.pool_size)
     registry = ProviderRegistry(settings)
     runner = Runner(db, registry, settings)
@@ -47,4 +49,5 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
             loop.remove_signal_handler(signum)
         await registry.aclose()
         await db.dispose()
+        telemetry.shutdown()
     log.info("worker stopped")

@@ -1,0 +1,85 @@
+"""OpenTelemetry traces over OTLP/HTTP, on when the standard variables ask for them.
+
+On when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, unless
+`OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`. The SDK's exporter and batch processor
+read the other standard variables themselves (`OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_BSP_*`,
+`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, ...). The service is named `loopllama` unless
+`OTEL_SERVICE_NAME` says otherwise.
+
+The tracer provider is ours, not the global one: the FastAPI instrumentation is handed it, and
+nothing else in the process (a library's own instrumentation) starts exporting by surprise.
+A run's trace context travels as a W3C `traceparent` string in the `runs.trace_context` column,
+so whichever process advances the run continues the trigger request's trace.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+def wanted(environ: os._Environ[str] | dict[str, str] = os.environ) -> bool:
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    if environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() == "none":
+        return False
+    return bool(
+        environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
+def capture_content(environ: os._Environ[str] | dict[str, str] = os.environ) -> bool:
+    """Prompts, completions and tool arguments go into spans only when the operator opts in."""
+    value = environ.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "")
+    return value.strip().lower() == "true"
+
+
+def start_provider() -> TracerProvider:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": "loopllama"}
+    provider = TracerProvider(resource=Resource.create(attributes))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
+def tracer_of(provider: TracerProvider) -> Tracer:
+    from loopllama import __version__
+
+    return provider.get_tracer("loopllama", __version__)
+
+
+def traceparent() -> str | None:
+    """The current span's context as a W3C traceparent, or None outside any span."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def context_from(traceparent: str | None) -> Context | None:
+    if not traceparent:
+        return None
+    return _PROPAGATOR.extract({"traceparent": traceparent})
+
+
+def instrument_app(app: Any, provider: TracerProvider) -> None:
+    """A server span per API request (named by its route template); health checks excluded."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls="healthz",
+        # The ASGI instrumentation's per-message send/receive spans only add noise here.
+        exclude_spans=["receive", "send"],
+    )
