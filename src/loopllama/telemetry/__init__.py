@@ -81,10 +81,12 @@ def shutdown() -> None:
     if _metrics_server is not None:
         _metrics_server.shutdown()
         _metrics_server.server_close()
+    if _metrics is not None:
+        _metrics.close()
     _metrics = _metrics_server = _provider = _tracer = None
 
 
-def metrics() -> Metrics | None:
+def active_metrics() -> Metrics | None:
     return _metrics
 
 

@@ -18,7 +18,7 @@ class RequestTelemetry:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if telemetry.metrics() is None:
+        if telemetry.active_metrics() is None:
             with fields.scope():
                 await self.app(scope, receive, send)
             return

@@ -86,6 +86,7 @@ class Metrics:
             buckets=_FAST_BUCKETS,
             registry=r,
         )
+        self._gauges: _DatabaseGauges | None = None
         self.active = Gauge(
             "loopllama_runs_in_progress",
             "Runs this process is advancing right now.",
@@ -94,7 +95,12 @@ class Metrics:
 
     def watch_database(self, database_url: str) -> None:
         """Report the system-wide gauges from `database_url` at scrape time."""
-        self.registry.register(_DatabaseGauges(database_url))
+        self._gauges = _DatabaseGauges(database_url)
+        self.registry.register(self._gauges)
+
+    def close(self) -> None:
+        if self._gauges is not None:
+            self._gauges.close()
 
     def serve(self, port: int, host: str) -> Any:
         """Serve /metrics on its own port, from a daemon thread; returns the server."""
@@ -132,6 +138,10 @@ class _DatabaseGauges(Collector):
         self._waiting = (
             select(func.count()).select_from(runs).where(runs.c.status == "waiting_input")
         )
+
+    def close(self) -> None:
+        with self._lock:
+            self._engine.dispose()
 
     def describe(self) -> list[Any]:  # no query at registration time
         return []
