@@ -38,7 +38,7 @@ FAKE_MODEL = "fake/test"
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No stray API keys or settings from the developer's shell; a scratch working directory."""
     for name in list(os.environ):
-        if name.startswith(("LOOPLLAMA_", "ANTHROPIC_", "OPENAI_")):
+        if name.startswith(("LOOPLLAMA_", "ANTHROPIC_", "OPENAI_", "OTEL_")):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 

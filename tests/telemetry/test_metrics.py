@@ -132,4 +132,3 @@ async def test_queue_gauges_read_the_database(settings, api_key, fake_provider):
         _, samples = await scrape(settings)
     assert value(samples, "loopllama_queue_depth") == 3
     assert value(samples, "loopllama_queue_oldest_age_seconds") > 0
-
