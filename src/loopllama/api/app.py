@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from loopllama import telemetry
+from loopllama.api.docs_ui import install_docs
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.openapi import install_openapi
 from loopllama.api.routes import health, runs, workflows
@@ -67,9 +68,11 @@ def create_app(
         lifespan=lifespan,
         default_response_class=JSON,
         redoc_url=None,
+        docs_url=None,  # install_docs: the same page, with assets served locally
     )
     install_error_handlers(app)
     install_openapi(app)
+    install_docs(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
     app.add_middleware(RequestTelemetry)
     telemetry.instrument(app)

@@ -15,16 +15,21 @@ so whichever process advances the run continues the trigger request's trace.
 from __future__ import annotations
 
 import os
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Tracer
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+# The SDK is imported only when traces are on: a process without them never loads it.
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Tracer
 
-_PROPAGATOR = TraceContextTextMapPropagator()
+
+@cache
+def _propagator() -> Any:
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return TraceContextTextMapPropagator()
 
 
 def wanted(environ: os._Environ[str] | dict[str, str] = os.environ) -> bool:
@@ -46,6 +51,9 @@ def capture_content(environ: os._Environ[str] | dict[str, str] = os.environ) -> 
 
 def start_provider() -> TracerProvider:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": "loopllama"}
     provider = TracerProvider(resource=Resource.create(attributes))
@@ -62,14 +70,14 @@ def tracer_of(provider: TracerProvider) -> Tracer:
 def traceparent() -> str | None:
     """The current span's context as a W3C traceparent, or None outside any span."""
     carrier: dict[str, str] = {}
-    _PROPAGATOR.inject(carrier)
+    _propagator().inject(carrier)
     return carrier.get("traceparent")
 
 
 def context_from(traceparent: str | None) -> Context | None:
     if not traceparent:
         return None
-    return _PROPAGATOR.extract({"traceparent": traceparent})
+    return _propagator().extract({"traceparent": traceparent})
 
 
 def instrument_app(app: Any, provider: TracerProvider) -> None:
