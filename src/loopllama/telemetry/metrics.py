@@ -18,6 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -44,6 +47,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            r.register(standard)  # process_*, python_info, python_gc_*
         self.runs = Counter(
             "loopllama_runs",
             "Runs that reached a status: queued (triggered), waiting_input (paused for a "
