@@ -47,7 +47,7 @@ def _attributes(pairs: Any) -> dict[str, Any]:
 
 
 class OtlpReceiver:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._spans: list[Span] = []
         self._lock = threading.Lock()
         receiver = self
@@ -72,7 +72,7 @@ class OtlpReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -124,3 +124,25 @@ class OtlpReceiver:
                 names = sorted({s.name for s in spans})
                 raise AssertionError(f"spans never matched; received: {names}")
             time.sleep(0.05)
+
+
+def main() -> None:
+    """`python -m tests.fakes.otlp_receiver --port N`: a receiver in its own process (for the
+    benchmarks); on SIGTERM it prints how many spans it received, as JSON."""
+    import argparse
+    import json
+    import signal
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    receiver = OtlpReceiver(port=args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with receiver:
+        stop.wait()
+    print(json.dumps({"spans": len(receiver.spans)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
