@@ -4,11 +4,12 @@
 
 One process, one database, one set of 3-agent runs triggered up front through the API (with
 traces on, so each run carries its trigger's trace context). The engine then advances them one
-at a time, in alternating blocks with telemetry **off** (nothing configured) and **on**
-(Prometheus metrics on a port, and OpenTelemetry traces exported over OTLP/HTTP to a receiver in
-its own process), so drift of the machine affects both alike. The model is the real Anthropic
-adapter against the zero-latency fake server (its own process); overhead per step = (advance
-wall time - model time) / steps, as in bench.overhead. Steps/s counts the model time too.
+at a time, in rotating blocks with telemetry **off** (nothing configured), **metrics** only
+(Prometheus metrics on a port) and **on** (metrics, and OpenTelemetry traces exported over
+OTLP/HTTP to a receiver in its own process), so drift of the machine affects all alike. The
+model is the real Anthropic adapter against the zero-latency fake server (its own process);
+overhead per step = (advance wall time - model time) / steps, as in bench.overhead. Steps/s
+counts the model time too.
 
 Prints the figures and writes them to bench/results/telemetry-<backend>.json.
 """
@@ -40,7 +41,8 @@ from loopllama.store.db import Database
 from loopllama.store.keys import create_key
 from loopllama.store.migrate import upgrade
 
-BLOCK = 20  # runs per block; blocks alternate off / on
+BLOCK = 20  # runs per block; blocks rotate through MODES
+MODES = ("off", "metrics", "on")
 WARMUP = 20
 
 
@@ -74,22 +76,25 @@ async def measure(database_url: str, model_url: str, runs: int) -> dict:
         runner = app.state.services.runner
         headers = {"Authorization": f"Bearer {key}"}
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as h:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=headers
+        ) as h:
             body = {"name": "bench", "model": "claude-bench", "crew": CREW}
             workflow = (await h.post("/v1/workflows", json=body)).json()["data"]
             path = f"/v1/workflows/{workflow['id']}/runs"
             run_ids = [
                 (await h.post(path, json={"input": f"q{i}"})).json()["data"]["id"]
-                for i in range(2 * runs + WARMUP)
+                for i in range(len(MODES) * runs + WARMUP)
             ]
         on = (telemetry._metrics, telemetry._tracer)  # configured by the lifespan
         assert all(on), "metrics and traces should both be on"
 
-        overhead: dict[str, list[float]] = {"off": [], "on": []}
-        wall: dict[str, float] = {"off": 0.0, "on": 0.0}
+        overhead: dict[str, list[float]] = {mode: [] for mode in MODES}
+        wall = dict.fromkeys(MODES, 0.0)
+        state = {"off": (None, None), "metrics": (on[0], None), "on": on}
         for index, run_id in enumerate(run_ids):
-            mode = "on" if (index // BLOCK) % 2 else "off"
-            telemetry._metrics, telemetry._tracer = on if mode == "on" else (None, None)
+            mode = MODES[(index // BLOCK) % len(MODES)]
+            telemetry._metrics, telemetry._tracer = state[mode]
             timed.spent = 0.0
             started = time.perf_counter()
             result = await runner.advance(run_id)
@@ -101,7 +106,7 @@ async def measure(database_url: str, model_url: str, runs: int) -> dict:
         telemetry._metrics, telemetry._tracer = on
 
     figures: dict = {"runs_per_mode": runs, "steps_per_mode": runs * len(CREW)}
-    for mode in ("off", "on"):
+    for mode in MODES:
         values = overhead[mode]
         figures[mode] = {
             "overhead_per_step_ms": {
@@ -111,16 +116,19 @@ async def measure(database_url: str, model_url: str, runs: int) -> dict:
             },
             "steps_per_s": round(len(values) * len(CREW) / wall[mode], 1),
         }
-    off, on_ = figures["off"], figures["on"]
-    figures["ratio_on_to_off"] = {
-        "overhead_per_step_p50": round(
-            on_["overhead_per_step_ms"]["p50"] / off["overhead_per_step_ms"]["p50"], 3
-        ),
-        "overhead_per_step_mean": round(
-            on_["overhead_per_step_ms"]["mean"] / off["overhead_per_step_ms"]["mean"], 3
-        ),
-        "steps_per_s": round(on_["steps_per_s"] / off["steps_per_s"], 3),
-    }
+    off = figures["off"]
+    for mode in ("metrics", "on"):
+        figures[f"ratio_{mode}_to_off"] = {
+            "overhead_per_step_p50": round(
+                figures[mode]["overhead_per_step_ms"]["p50"] / off["overhead_per_step_ms"]["p50"],
+                3,
+            ),
+            "overhead_per_step_mean": round(
+                figures[mode]["overhead_per_step_ms"]["mean"] / off["overhead_per_step_ms"]["mean"],
+                3,
+            ),
+            "steps_per_s": round(figures[mode]["steps_per_s"] / off["steps_per_s"], 3),
+        }
     return figures
 
 

@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _metrics: Metrics | None = None
-_CLIENT: Any = None  # opentelemetry.trace.SpanKind members, bound when traces start
+# Bound when traces start: SpanKind members, and the opentelemetry.context and .trace modules.
+_CLIENT: Any = None
 _INTERNAL: Any = None
+_otel: tuple[Any, Any] = (None, None)
 _metrics_server: Any = None
 _provider: Any = None  # the OpenTelemetry TracerProvider when traces are on
 _tracer: Any = None
@@ -64,13 +66,14 @@ def instrument(app: Any) -> None:
 
 
 def _start_traces() -> bool:
-    global _provider, _tracer, _capture, _CLIENT, _INTERNAL
+    global _provider, _tracer, _capture, _CLIENT, _INTERNAL, _otel
     from loopllama.telemetry import tracing
 
     if _provider is None and tracing.wanted():
-        from opentelemetry.trace import SpanKind
+        from opentelemetry import context, trace
 
-        _CLIENT, _INTERNAL = SpanKind.CLIENT, SpanKind.INTERNAL
+        _CLIENT, _INTERNAL = trace.SpanKind.CLIENT, trace.SpanKind.INTERNAL
+        _otel = (context, trace)
         _provider = tracing.start_provider()
         _tracer = tracing.tracer_of(_provider)
         _capture = tracing.capture_content()
@@ -139,10 +142,9 @@ def run_pass(run: dict[str, Any]) -> Iterator[None]:
             if _tracer is None:
                 yield
                 return
-            from opentelemetry import context
-
             from loopllama.telemetry.tracing import context_from
 
+            context = _otel[0]
             parent = context_from(run.get("trace_context"))
             token = context.attach(parent) if parent is not None else None
             try:
@@ -246,13 +248,15 @@ def model_answered(probe: Probe, provider: str, model: str, response: Any) -> No
         _metrics.child(_metrics.tokens, "input", provider, model).inc(response.tokens_in)
         _metrics.child(_metrics.tokens, "output", provider, model).inc(response.tokens_out)
     if probe.span is not None:
-        span = probe.span
-        span.set_attribute("gen_ai.response.model", getattr(response, "model", None) or model)
-        span.set_attribute("gen_ai.usage.input_tokens", response.tokens_in)
-        span.set_attribute("gen_ai.usage.output_tokens", response.tokens_out)
-        span.set_attribute("gen_ai.response.finish_reasons", [response.stop_reason])
+        attributes = {
+            "gen_ai.response.model": getattr(response, "model", None) or model,
+            "gen_ai.usage.input_tokens": response.tokens_in,
+            "gen_ai.usage.output_tokens": response.tokens_out,
+            "gen_ai.response.finish_reasons": (response.stop_reason,),
+        }
         if _capture:
-            span.set_attribute("gen_ai.output.messages", json.dumps([response.message.to_json()]))
+            attributes["gen_ai.output.messages"] = json.dumps([response.message.to_json()])
+        probe.span.set_attributes(attributes)
 
 
 @contextmanager
@@ -294,7 +298,7 @@ def _span(name: str, attributes: dict[str, Any], kind: str = "internal") -> Iter
     if _tracer is None:
         yield Probe()
         return
-    from opentelemetry import context, trace
+    context, trace = _otel
 
     span = _tracer.start_span(
         name, kind=_CLIENT if kind == "client" else _INTERNAL, attributes=attributes
