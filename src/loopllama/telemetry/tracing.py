@@ -9,7 +9,8 @@ read the other standard variables themselves (`OTEL_EXPORTER_OTLP_HEADERS`, `OTE
 The tracer provider is ours, not the global one: the FastAPI instrumentation is handed it, and
 nothing else in the process (a library's own instrumentation) starts exporting by surprise.
 A run's trace context travels as a W3C `traceparent` string in the `runs.trace_context` column,
-so whichever process advances the run continues the trigger request's trace.
+so whichever process advances the run continues the trigger request's trace; the engine's own
+spans are recorded by spans.py and exported through the same batch processor.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 # The SDK is imported only when traces are on: a process without them never loads it.
 if TYPE_CHECKING:
-    from opentelemetry.context import Context
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.trace import Tracer
 
 
 @cache
@@ -49,7 +48,9 @@ def capture_content(environ: os._Environ[str] | dict[str, str] = os.environ) -> 
     return value.strip().lower() == "true"
 
 
-def start_provider() -> TracerProvider:
+def start_provider() -> tuple[TracerProvider, Any]:
+    """The tracer provider (for the API's request spans) and its batch processor (which the
+    engine's spans are handed to directly, see spans.py)."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -57,14 +58,9 @@ def start_provider() -> TracerProvider:
 
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": "loopllama"}
     provider = TracerProvider(resource=Resource.create(attributes))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    return provider
-
-
-def tracer_of(provider: TracerProvider) -> Tracer:
-    from loopllama import __version__
-
-    return provider.get_tracer("loopllama", __version__)
+    processor = BatchSpanProcessor(OTLPSpanExporter())
+    provider.add_span_processor(processor)
+    return provider, processor
 
 
 def traceparent() -> str | None:
@@ -72,12 +68,6 @@ def traceparent() -> str | None:
     carrier: dict[str, str] = {}
     _propagator().inject(carrier)
     return carrier.get("traceparent")
-
-
-def context_from(traceparent: str | None) -> Context | None:
-    if not traceparent:
-        return None
-    return _propagator().extract({"traceparent": traceparent})
 
 
 def instrument_app(app: Any, provider: TracerProvider) -> None:
