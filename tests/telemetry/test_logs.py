@@ -14,7 +14,7 @@ from loopllama.settings import TelemetrySettings
 from loopllama.telemetry import fields
 from loopllama.telemetry.logs import ContextFilter, formatter
 from tests.fakes.otlp_receiver import OtlpReceiver
-from tests.helpers import LiveServer, wait_for_run
+from tests.helpers import LiveServer, free_port, wait_for_run
 from tests.log_secrets import SecretWatch
 
 
@@ -91,7 +91,11 @@ def test_key_shaped_strings_are_masked(fmt):
 
 
 async def test_a_json_server_writes_only_json_lines(tmp_path, provider_server):
-    server = LiveServer(tmp_path, provider_server, LOOPLLAMA_LOG_FORMAT="json")
+    """`loopllama serve` with JSON logs (and its metrics port, scraped once a run finished)."""
+    port = free_port()
+    server = LiveServer(
+        tmp_path, provider_server, LOOPLLAMA_LOG_FORMAT="json", LOOPLLAMA_METRICS_PORT=str(port)
+    )
     server.start()
     try:
         async with server.client() as http:
@@ -103,8 +107,10 @@ async def test_a_json_server_writes_only_json_lines(tmp_path, provider_server):
             workflow = (await http.post("/v1/workflows", json=body)).json()["data"]
             created = await http.post(f"/v1/workflows/{workflow['id']}/runs", json={"input": "x"})
             await wait_for_run(http, created.json()["data"]["id"])
+            scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
     finally:
         server.stop()
+    assert 'loopllama_runs_total{status="completed"} 1.0' in scraped
     lines = server.log_path.read_text().splitlines()
     assert any("Uvicorn running" in json.loads(line)["message"] for line in lines)
     for line in lines:
@@ -123,3 +129,15 @@ def test_the_session_watches_every_log_line(_no_secret_in_any_log_line):
     probe.emit(logging.makeLogRecord({"msg": "header Bearer crm-secret-123"}))
     probe.emit(logging.makeLogRecord({"msg": "hint ll_live_ab12…"}))
     assert len(probe.leaks) == 2
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_the_metrics_port_option(command):
+    from click.testing import CliRunner
+
+    from loopllama.cli.main import cli
+
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "--metrics-port" in result.output
+    assert "LOOPLLAMA_METRICS_PORT" in result.output
