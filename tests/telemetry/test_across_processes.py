@@ -83,6 +83,9 @@ async def test_the_worker_continues_the_trigger_requests_trace(
     assert run_span.parent_id == request.span_id
     assert len(chats) == 2
     assert chats[0].attributes["gen_ai.provider.name"] == "anthropic"
+    assert chats[0].attributes["gen_ai.request.model"] == "claude-test"
+    assert chats[0].attributes["gen_ai.response.model"] == "claude-test"  # as the server said
+    assert chats[0].attributes["gen_ai.response.finish_reasons"] == ["tool_use"]
     assert chats[-1].attributes["gen_ai.usage.input_tokens"] == 30
     assert chats[-1].attributes["gen_ai.usage.output_tokens"] == 7
 
