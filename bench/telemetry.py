@@ -1,6 +1,6 @@
 """What metrics and traces cost the engine: overhead per step and steps/s, on against off.
 
-    .venv/bin/python -m bench.telemetry [--runs 200] [--database-url URL]
+    .venv/bin/python -m bench.telemetry [--runs 200] [--backend sqlite|postgresql]
 
 One process, one database, one set of 3-agent runs triggered up front through the API (with
 traces on, so each run carries its trigger's trace context). The engine then advances them one
@@ -23,15 +23,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 from tests.helpers import free_port
 
 from bench.overhead import CREW, RESULTS, TimedProvider, percentile
-from bench.support import fake_provider, wait_for_port
+from bench.support import fake_provider, scratch_database, wait_for_port
 from loopllama import telemetry
 from loopllama.api.app import create_app
 from loopllama.providers.anthropic import AnthropicProvider
@@ -39,7 +37,6 @@ from loopllama.providers.registry import ProviderRegistry
 from loopllama.settings import DatabaseSettings, ProviderSettings, Settings, TelemetrySettings
 from loopllama.store.db import Database
 from loopllama.store.keys import create_key
-from loopllama.store.migrate import upgrade
 
 BLOCK = 20  # runs per block; blocks rotate through MODES
 MODES = ("off", "metrics", "on")
@@ -135,23 +132,22 @@ async def measure(database_url: str, model_url: str, runs: int) -> dict:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="runs per mode")
-    parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     receiver, receiver_url = _receiver()
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver_url
     try:
-        with tempfile.TemporaryDirectory() as tmp, fake_provider() as model_url:
-            url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-            upgrade(url)
-            backend = "sqlite" if url.startswith("sqlite") else "postgresql"
-            figures = {"backend": backend, **await measure(url, model_url, args.runs)}
+        # A scratch database (a temporary SQLite file, or a PostgreSQL database created on
+        # LOOPLLAMA_TEST_PG's server and dropped afterwards), migrated.
+        with scratch_database(args.backend) as url, fake_provider() as model_url:
+            figures = {"backend": args.backend, **await measure(url, model_url, args.runs)}
     finally:
         receiver.terminate()
         exported, _ = receiver.communicate(timeout=30)
     figures["spans_exported"] = json.loads(exported)["spans"]
     print(json.dumps(figures, indent=2))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"telemetry-{backend}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (RESULTS / f"telemetry-{args.backend}.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
