@@ -32,12 +32,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _metrics: Metrics | None = None
-_CLIENT: Any = None  # SpanKind members, bound when traces start
-_INTERNAL: Any = None
 _metrics_server: Any = None
 _provider: Any = None  # the OpenTelemetry TracerProvider when traces are on (API requests)
 _tracer: Any = None  # the engine's span recorder (spans.py) when traces are on
-_capture = False
+_capture = False  # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true
+_CLIENT: Any = None  # SpanKind members, bound when traces start
+_INTERNAL: Any = None
 
 # Built-in tools keep their names as a label; a workflow's own tools are all `custom`.
 _BUILTIN_TOOLS = frozenset({"send_email", "http_request", "ask_human"})
@@ -156,7 +156,8 @@ def run_pass(run: dict[str, Any]) -> Iterator[None]:
 
 
 class Probe:
-    """Handed to the caller of a probe; the no-op one is shared and records nothing."""
+    """What a probe hands its caller: the span (None when traces are off or the trace is not
+    sampled), the outcome the caller sets, and the start time."""
 
     __slots__ = ("outcome", "span", "start")
 
@@ -165,19 +166,8 @@ class Probe:
         self.outcome = "ok"
         self.start = time.perf_counter()
 
-    def set(self, key: str, value: Any) -> None:
-        if self.span is not None:
-            self.span.set_attribute(key, value)
 
-
-class _Noop(Probe):
-    __slots__ = ()
-
-    def set(self, key: str, value: Any) -> None:
-        pass
-
-
-_NOOP = _Noop()
+_NOOP = Probe()  # shared by every probe while telemetry is off; nothing reads it
 
 
 @contextmanager
@@ -207,7 +197,7 @@ def step(order: int, role: str, model: str) -> Iterator[Probe]:
 
 @contextmanager
 def model_call(provider: str, model: str, request: Any) -> Iterator[Probe]:
-    """One model call (retries included): `done(response)` records its usage."""
+    """One model call (retries included); `model_answered` records its usage."""
     if _metrics is None and _tracer is None:
         yield _NOOP
         return

@@ -26,6 +26,8 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 # remote parent (the trigger request's span, in another process or long gone).
 _current: ContextVar[tuple[int, int, int, bool] | None] = ContextVar("loopllama_span", default=None)
 _SAMPLED = 1
+_FLAGS = [TraceFlags(n) for n in range(256)]
+_UNSET = Status(StatusCode.UNSET)
 
 
 class OpenSpan:
@@ -83,34 +85,15 @@ class Recorder:
         finally:
             _current.reset(token)
 
-    @contextmanager
-    def span(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> Iterator[Any]:
-        parent = _current.get()
-        if parent is not None and not parent[2] & _SAMPLED:
-            yield None
-            return
-        span = OpenSpan(name, kind, attributes)
-        if parent is None:
-            span.trace_id, span.parent, span.flags = random.getrandbits(128) or 1, 0, _SAMPLED
-            span.remote = False
-        else:
-            span.trace_id, span.parent, span.flags, span.remote = parent
-        span.span_id = random.getrandbits(64) or 1
-        token = _current.set((span.trace_id, span.span_id, span.flags, False))
-        span.start = time.time_ns()
-        try:
-            yield span
-        except BaseException as error:
-            span.error = error
-            raise
-        finally:
-            _current.reset(token)
-            self._emit(span, time.time_ns())
+    def span(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> _Scope:
+        """A context manager (a small class: cheaper than a generator) yielding the open span,
+        or None when the trace is not sampled."""
+        return _Scope(self, name, kind, attributes)
 
     def _emit(self, span: OpenSpan, end: int) -> None:
-        flags = TraceFlags(span.flags)
+        flags = _FLAGS[span.flags & 0xFF]
         events: tuple[Event, ...] = ()
-        status = Status(StatusCode.UNSET)
+        status = _UNSET
         if span.error is not None:
             kind = type(span.error).__name__
             status = Status(StatusCode.ERROR, kind)
@@ -138,3 +121,38 @@ class Recorder:
                 instrumentation_scope=self._scope,
             )
         )
+
+
+class _Scope:
+    __slots__ = ("_recorder", "_span", "_token")
+
+    def __init__(
+        self, recorder: Recorder, name: str, kind: SpanKind, attributes: dict[str, Any]
+    ) -> None:
+        self._recorder = recorder
+        parent = _current.get()
+        if parent is not None and not parent[2] & _SAMPLED:
+            self._span = None
+            return
+        span = self._span = OpenSpan(name, kind, attributes)
+        if parent is None:
+            span.trace_id, span.parent, span.flags = random.getrandbits(128) or 1, 0, _SAMPLED
+            span.remote = False
+        else:
+            span.trace_id, span.parent, span.flags, span.remote = parent
+        span.span_id = random.getrandbits(64) or 1
+
+    def __enter__(self) -> OpenSpan | None:
+        span = self._span
+        if span is not None:
+            self._token = _current.set((span.trace_id, span.span_id, span.flags, False))
+            span.start = time.time_ns()
+        return span
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        span = self._span
+        if span is None:
+            return
+        _current.reset(self._token)
+        span.error = error
+        self._recorder._emit(span, time.time_ns())
