@@ -147,3 +147,23 @@ async def test_no_spans_and_no_trace_context_when_off(settings, api_key, fake_pr
             stored = (await conn.execute(runs.select())).first()
         await db.dispose()
     assert stored.trace_context is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_failed_model_call_is_an_error_span(receiver, settings, api_key, fake_provider):
+    from loopllama.providers.registry import ProviderRegistry
+
+    registry = ProviderRegistry(settings)
+    registry.register("fake", fake_provider)
+    fake_provider.enqueue(fake.ProviderError("the model is gone"))
+    async with app_client(settings, api_key, providers=registry) as client:
+        workflow = await make_workflow(client, crew=[{"role": "a", "systemPrompt": "A."}])
+        run = await wait_for_run(client, await start(client, workflow))
+    assert run["status"] == "failed"
+    spans = receiver.wait_for(lambda s: any(x.name == "chat test" for x in s))
+    (chat,) = by_name(spans, "chat test")
+    (step,) = by_name(spans, "invoke_agent a")
+    assert chat.status_code == 2  # STATUS_CODE_ERROR
+    assert chat.attributes["error.type"] == "ProviderError"
+    assert step.status_code != 2  # the step ended (failed) without raising
+    assert "gen_ai.usage.input_tokens" not in chat.attributes

@@ -97,6 +97,7 @@ class Recorder:
         if span.error is not None:
             kind = type(span.error).__name__
             status = Status(StatusCode.ERROR, kind)
+            span.attributes["error.type"] = kind  # the GenAI conventions' failure attribute
             exception = {"exception.type": kind, "exception.message": str(span.error)}
             events = (Event("exception", exception, end),)
         parent = None
