@@ -4,7 +4,7 @@
 
 One process, one database, one set of 3-agent runs triggered up front through the API (with
 traces on, so each run carries its trigger's trace context). The engine then advances them one
-at a time, in rotating blocks with telemetry **off** (nothing configured), **metrics** only
+at a time, rotating run by run through telemetry **off** (nothing configured), **metrics** only
 (Prometheus metrics on a port) and **on** (metrics, and OpenTelemetry traces exported over
 OTLP/HTTP to a receiver in its own process), so drift of the machine affects all alike. The
 model is the real Anthropic adapter against the zero-latency fake server (its own process);
@@ -38,7 +38,7 @@ from loopllama.settings import DatabaseSettings, ProviderSettings, Settings, Tel
 from loopllama.store.db import Database
 from loopllama.store.keys import create_key
 
-BLOCK = 20  # runs per block; blocks rotate through MODES
+BLOCK = 1  # runs per block; blocks rotate through MODES (run by run: load drift hits all alike)
 MODES = ("off", "metrics", "on")
 WARMUP = 20
 
