@@ -16,8 +16,6 @@ import re
 import sys
 from datetime import UTC, datetime
 
-from pythonjsonlogger.json import JsonFormatter
-
 from loopllama import telemetry
 from loopllama.telemetry import fields
 
@@ -39,12 +37,6 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class _Json(JsonFormatter):
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        moment = datetime.fromtimestamp(record.created, UTC)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class _Text(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -54,19 +46,30 @@ class _Text(logging.Formatter):
 
 def formatter(fmt: str) -> logging.Formatter:
     if fmt == "json":
-        return _Json(
-            "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            # Only the contextual fields travel as extras: drop the rest of LogRecord.
-            reserved_attrs=[
-                *(a for a in logging.LogRecord("", 0, "", 0, "", (), None).__dict__),
-                "message",
-                "asctime",
-                "taskName",
-                "color_message",  # uvicorn's copy of the message with terminal colours
-            ],
-        )
+        return _json_formatter()
     return _Text("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _json_formatter() -> logging.Formatter:
+    from pythonjsonlogger.json import JsonFormatter  # only processes that log JSON load it
+
+    class Json(JsonFormatter):
+        def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+            moment = datetime.fromtimestamp(record.created, UTC)
+            return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    return Json(
+        "%(asctime)s %(levelname)s %(name)s %(message)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        # Only the contextual fields travel as extras: drop the rest of LogRecord.
+        reserved_attrs=[
+            *(a for a in logging.LogRecord("", 0, "", 0, "", (), None).__dict__),
+            "message",
+            "asctime",
+            "taskName",
+            "color_message",  # uvicorn's copy of the message with terminal colours
+        ],
+    )
 
 
 def configure_logging(level: str, fmt: str = "text") -> logging.Handler:
