@@ -29,6 +29,7 @@ from loopllama.store.migrate import upgrade
 from loopllama.store.tables import metadata
 from tests.fakes.fixtures import provider_server  # noqa: F401 (a fixture)
 from tests.helpers import LiveServer
+from tests.log_secrets import SecretWatch
 
 PG_ADMIN_URL = os.environ.get("LOOPLLAMA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 FAKE_MODEL = "fake/test"
@@ -38,9 +39,19 @@ FAKE_MODEL = "fake/test"
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No stray API keys or settings from the developer's shell; a scratch working directory."""
     for name in list(os.environ):
-        if name.startswith(("LOOPLLAMA_", "ANTHROPIC_", "OPENAI_")):
+        if name.startswith(("LOOPLLAMA_", "ANTHROPIC_", "OPENAI_", "OTEL_")):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_in_any_log_line() -> Iterator[SecretWatch]:
+    """Fails the session (an error at its last test) if any log line held a secret."""
+    watch = SecretWatch()
+    level = watch.install()
+    yield watch
+    watch.remove(level)
+    assert not watch.leaks, f"secrets in {len(watch.leaks)} log line(s): {watch.leaks[:5]}"
 
 
 # -- databases -------------------------------------------------------------------------------

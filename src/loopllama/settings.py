@@ -252,6 +252,28 @@ def _delays(schedule: str) -> tuple[float, ...]:
     return values
 
 
+class TelemetrySettings(_Section):
+    metrics_port: int | None = Field(
+        None,
+        validation_alias=_env("LOOPLLAMA_METRICS_PORT"),
+        description="Serve Prometheus metrics on this port (its own HTTP server, path "
+        "/metrics); unset: no metrics endpoint. `--metrics-port` on serve and worker.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        validation_alias=_env("LOOPLLAMA_METRICS_HOST"),
+        description="Address the metrics server listens on (0.0.0.0 for a scraper on "
+        "another machine).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        validation_alias=_env("LOOPLLAMA_LOG_FORMAT"),
+        description="text (one readable line per record) or json (one JSON object per line "
+        "with time, level, logger, message and run_id, step, account_id, trace_id where "
+        "they apply). Traces are configured by the standard OTEL_* variables.",
+    )
+
+
 class Settings(_Section):
     """Everything configurable, grouped by the part of the system that reads it."""
 
@@ -262,3 +284,4 @@ class Settings(_Section):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)

@@ -11,6 +11,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from loopllama import telemetry
+from loopllama.api.docs_ui import install_docs
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.guards import PathGuard
 from loopllama.api.openapi import install_openapi
@@ -24,6 +26,7 @@ from loopllama.providers.routing import default_model
 from loopllama.settings import Settings
 from loopllama.store.db import Database
 from loopllama.store.migrate import upgrade
+from loopllama.telemetry.http import RequestTelemetry
 
 log = logging.getLogger("loopllama")
 
@@ -43,6 +46,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await asyncio.to_thread(upgrade, settings.database.url)
+        telemetry.configure(settings.telemetry, settings.database.url)
         db = Database(settings.database.url, pool_size=settings.database.pool_size)
         registry = providers or ProviderRegistry(settings)
         hub = hub_for(db)
@@ -66,6 +70,7 @@ def create_app(
             await registry.aclose()
             await hub.stop()
             await db.dispose()
+            telemetry.shutdown()
 
     app = FastAPI(
         title="LoopLlama API",
@@ -77,10 +82,14 @@ def create_app(
         # No redirects anywhere: `/v1/workflows/` is a 404, never a `Location` built from the
         # request's Host header.
         redirect_slashes=False,
+        docs_url=None,  # install_docs: the same page, with assets served locally
     )
     install_error_handlers(app)
     install_openapi(app)
+    install_docs(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    app.add_middleware(RequestTelemetry)
+    telemetry.instrument(app)
     app.add_middleware(PathGuard)
     app.include_router(health.router)
     app.include_router(workflows.router)

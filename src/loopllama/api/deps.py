@@ -39,6 +39,7 @@ from loopllama.permissions import (
 from loopllama.store import runs as run_store
 from loopllama.store import workflows as workflow_store
 from loopllama.store.keys import KEY_PREFIX, grant_of, lookup_key
+from loopllama.telemetry import fields
 from loopllama.webhooks import store as webhook_store
 
 
@@ -81,6 +82,7 @@ async def get_account(request: Request, services: ServicesDep) -> Principal:
     if row is None:  # unknown, revoked or expired: the statement refuses all three
         raise Unauthenticated("Invalid API key")
     services.key_usage.note(services.db, row.id, row.last_used_at, now)
+    fields.annotate(account_id=row.account_id)  # on this request's log lines
     request.state.principal = Principal(row.account_id, row.id, grant_of(row._mapping))
     return request.state.principal
 

@@ -272,17 +272,52 @@ _ERROR_TEXT = {
 }
 
 
+# Request examples shown by /docs; a test sends each one to the API and expects it accepted.
+EXAMPLES: dict[str, Any] = {
+    "WorkflowCreate": {
+        "name": "Launch plan",
+        "description": "A planner drafts, a writer polishes",
+        "model": "claude-sonnet-4-6",
+        "crew": [
+            {"role": "planner", "systemPrompt": "Break the request into a short plan."},
+            {"role": "writer", "systemPrompt": "Turn the plan into a clear announcement."},
+        ],
+    },
+    "WorkflowUpdate": {"status": "paused"},
+    "RunCreate": {"input": "Plan the launch of our new llama-themed coffee mug"},
+    "RespondIn": {"action": "input", "input": "Target the European market first"},
+}
+_ERROR_EXAMPLES = {
+    400: "Required",
+    401: "Invalid API key",
+    404: "Not found",
+    409: "Workflow is paused",
+    413: "Request body too large",
+}
+
+
 def body_of(model: type[BaseModel]) -> dict[str, Any]:
-    schema = {"$ref": REF.format(model=model.__name__)}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    content: dict[str, Any] = {"schema": {"$ref": REF.format(model=model.__name__)}}
+    if model.__name__ in EXAMPLES:
+        content["example"] = EXAMPLES[model.__name__]
+    return {"requestBody": {"required": True, "content": {"application/json": content}}}
 
 
 def responses(
     envelope: str | None, status: int = 200, errors: tuple[int, ...] = (404,)
 ) -> dict[int | str, dict[str, Any]]:
-    error = {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}
+    error_schema = {"$ref": REF.format(model="Error")}
     result: dict[int | str, dict[str, Any]] = {
-        code: {"description": _ERROR_TEXT[code], "content": error} for code in (401, *errors, 413)
+        code: {
+            "description": _ERROR_TEXT[code],
+            "content": {
+                "application/json": {
+                    "schema": error_schema,
+                    "example": {"error": _ERROR_EXAMPLES[code]},
+                }
+            },
+        }
+        for code in (401, *errors, 413)
     }
     if envelope is None:
         result[status] = {"description": "No content"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from typing import Any
 
 import click
@@ -38,7 +37,13 @@ def _settings() -> Any:
     is_flag=True,
     help="Serve the API only; `loopllama worker` processes execute the runs (PostgreSQL).",
 )
-def serve(host: str, port: int, no_worker: bool) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    help="Serve Prometheus metrics on this port [default: LOOPLLAMA_METRICS_PORT, or none].",
+)
+def serve(host: str, port: int, no_worker: bool, metrics_port: int | None) -> None:
     """Run the API and the run engine (migrating the database first)."""
     settings = _settings()
     import uvicorn
@@ -46,6 +51,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     from loopllama.api.app import create_app
     from loopllama.api.protocol import ReadDeadlineProtocol
     from loopllama.store.db import is_sqlite
+    from loopllama.telemetry.logs import configure_logging, uvicorn_log_config
 
     if no_worker and is_sqlite(settings.database.url):
         raise click.UsageError(
@@ -53,12 +59,9 @@ def serve(host: str, port: int, no_worker: bool) -> None:
             "the serving process is the only one that can execute runs"
         )
 
-    logging.basicConfig(
-        level=settings.server.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "httpx2"):  # one INFO line per model call otherwise
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if metrics_port is not None:
+        settings.telemetry.metrics_port = metrics_port
+    configure_logging(settings.server.log_level, settings.telemetry.log_format)
     app = create_app(settings, run_engine=not no_worker)
     server = settings.server
     uvicorn.run(
@@ -69,6 +72,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
         http=functools.partial(ReadDeadlineProtocol, read_timeout=server.request_read_timeout),
         timeout_keep_alive=server.keep_alive_timeout,
         log_level=settings.server.log_level.lower(),
+        log_config=uvicorn_log_config(),
         access_log=False,
         # Finish in-flight requests, then stop; unfinished runs resume at the next start.
         timeout_graceful_shutdown=10,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import click
 
@@ -22,7 +21,13 @@ import click
     help="Seconds running runs get after SIGTERM before they are handed back to other "
     "workers [default: LOOPLLAMA_WORKER_GRACE or 10].",
 )
-def worker(concurrency: int | None, grace: float | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    help="Serve Prometheus metrics on this port [default: LOOPLLAMA_METRICS_PORT, or none].",
+)
+def worker(concurrency: int | None, grace: float | None, metrics_port: int | None) -> None:
     """Execute runs from the queue (PostgreSQL only; start any number, anywhere).
 
     Migrates the database first. On SIGTERM or Ctrl-C it takes no new run, lets running ones
@@ -45,10 +50,11 @@ def worker(concurrency: int | None, grace: float | None) -> None:
         options = options.model_copy(update={"grace": grace})
     if concurrency is not None:
         settings.engine.max_concurrent_runs = concurrency
-    logging.basicConfig(
-        level=settings.server.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if metrics_port is not None:
+        settings.telemetry.metrics_port = metrics_port
+    from loopllama.telemetry.logs import configure_logging
+
+    configure_logging(settings.server.log_level, settings.telemetry.log_format)
     try:  # uvloop (installed with the server, and what `serve` runs on): a faster event loop
         import uvloop
     except ImportError:

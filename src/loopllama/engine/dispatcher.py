@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loopllama import telemetry
 from loopllama.engine import transitions as t
 from loopllama.engine.runner import Runner
 from loopllama.ids import utcnow
@@ -200,6 +201,7 @@ class LocalDispatcher:
                 await t.fail_run_without_step(
                     conn, run_id, "internal error while executing the run (see the server log)"
                 )
+            telemetry.run_reached("failed")
         except Exception:
             log.exception("run %s: could not record the failure", run_id)
 
@@ -227,5 +229,7 @@ class LocalDispatcher:
         except Exception:
             log.exception("run %s: could not expire its pause", run_id)
             return
+        if decided == "failed":
+            telemetry.run_reached("failed")
         if decided == "rejected":
             self.submit(run_id)

@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from loopllama import telemetry
 from loopllama.engine import transitions as t
 from loopllama.engine.notify import Hub, LocalHub
 from loopllama.engine.prompts import ASK_HUMAN, step_input
@@ -100,7 +101,11 @@ class Runner:
                 await driver.load(conn)
             self._drivers[run_id] = driver
             try:
-                return await driver.drive_within_limits()
+                with telemetry.run_pass(run):
+                    advanced = await driver.drive_within_limits()
+                if advanced is not None:
+                    telemetry.run_reached(advanced.status)
+                return advanced
             finally:
                 if self._drivers.get(run_id) is driver:
                     del self._drivers[run_id]
@@ -209,7 +214,9 @@ class _RunDriver:
                     step = await t.start_step(
                         conn, self.run_id, self.attempt, **self._step_spec(order, prior)
                     )
-            outcome = await self._run_step(agent, step, prior)
+            with telemetry.step(order, step["role"], step["model"]) as probe:
+                outcome = await self._run_step(agent, step, prior)
+                probe.outcome = outcome.value
             if outcome is Outcome.PAUSED:
                 return Advanced("waiting_input", self.deadline)
             if outcome is Outcome.FAILED:
@@ -284,7 +291,9 @@ class _RunDriver:
                 on_text=on_text if streamed else None,
             )
             try:
-                response = await complete_with_retries(provider, request, self.settings.models)
+                with telemetry.model_call(route.provider, route.model, request) as call:
+                    response = await complete_with_retries(provider, request, self.settings.models)
+                    telemetry.model_answered(call, route.provider, route.model, response)
             except ProviderError as error:
                 await self.hub.flush()
                 return await self._fail(step, error.reason)
@@ -465,11 +474,15 @@ class _RunDriver:
 
     async def _execute(self, tool: Any, call: ToolCallPart, row_id: str) -> ToolOutcome:
         context = ToolContext(idempotency_key=f"loopllama-{row_id}", settings=self.settings.tools)
-        try:
-            outcome = await tool.run(call.input, context)
-        except Exception as error:  # a tool bug must not take the run down with it
-            log.exception("tool %s raised", call.name)
-            return ToolOutcome(f"The tool failed unexpectedly: {type(error).__name__}", True)
+        with telemetry.tool_call(call.name, call.id, call.input) as probe:
+            try:
+                outcome = await tool.run(call.input, context)
+            except Exception as error:  # a tool bug must not take the run down with it
+                log.exception("tool %s raised", call.name)
+                outcome = ToolOutcome(f"The tool failed unexpectedly: {type(error).__name__}", True)
+            if outcome.is_error:
+                probe.outcome = "error"
+            telemetry.tool_result(probe, outcome.content)
         if "\x00" in outcome.content:  # e.g. a binary HTTP body: PostgreSQL cannot store NUL
             return ToolOutcome(_no_nul(outcome.content), outcome.is_error)
         return outcome

@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loopllama import telemetry
 from loopllama.engine import events
 from loopllama.errors import InvalidRequest, RunFinished, RunNotWaiting
 from loopllama.ids import new_id, utcnow
@@ -160,6 +161,7 @@ def _run_row(
         "workflow_version": version,
         "forked_from": forked_from,
         "active_seconds": 0.0,
+        "trace_context": telemetry.traceparent(),
     }
 
 

@@ -148,4 +148,5 @@ def _model_response(response: object) -> ModelResponse:
         tokens_in=(usage.input_tokens or 0) if usage else 0,
         tokens_out=(usage.output_tokens or 0) if usage else 0,
         stop_reason=response.stop_reason or "end_turn",
+        model=getattr(response, "model", None),
     )

@@ -129,6 +129,7 @@ class ModelResponse:
     tokens_in: int
     tokens_out: int
     stop_reason: str = "end_turn"
+    model: str | None = None  # the model that answered, when the provider says (traces)
 
     @property
     def text(self) -> str:

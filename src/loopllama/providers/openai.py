@@ -258,4 +258,5 @@ def _model_response(completion: object) -> ModelResponse:
         tokens_in=(usage.prompt_tokens or 0) if usage else 0,
         tokens_out=(usage.completion_tokens or 0) if usage else 0,
         stop_reason=_STOP_REASONS.get(finish, finish) if finish else "end_turn",
+        model=getattr(completion, "model", None),
     )

@@ -137,6 +137,8 @@ runs = Table(
     Column("forked_from", Json, nullable=True),
     # Time spent `running` by earlier passes (a pause ends a pass): the time limit's clock.
     Column("active_seconds", Float, nullable=False, default=0.0),
+    # W3C traceparent of the trigger request when traces are on: the worker continues it.
+    Column("trace_context", String(64), nullable=True),
     Index("ix_runs_status", "status"),
     # The run lists (newest first, keyset-paginated on created_at, id), with and without a
     # status filter.

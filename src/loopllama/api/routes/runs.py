@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loopllama import telemetry
 from loopllama.api.deps import (
     AccountDep,
     ServicesDep,
@@ -106,6 +107,7 @@ async def trigger_run(
         )
         await services.dispatcher.enqueue(conn, run["id"])
     services.dispatcher.submit(run["id"])
+    telemetry.run_reached("queued")
     return JSON({"data": run_public(run)}, status_code=202)
 
 

@@ -49,6 +49,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loopllama import telemetry
 from loopllama.engine import transitions as t
 from loopllama.engine.dispatcher import PURGE_EVERY
 from loopllama.engine.queue import jobs
@@ -268,6 +269,8 @@ class QueueDispatcher:
             decided = await t.expire_pause(conn, run_id, utcnow())
             if decided == "rejected":
                 await jobs.defer_advance(conn, run_id)
+        if decided == "failed":
+            telemetry.run_reached("failed")
 
     async def _fail_internal(self, run_id: str) -> None:
         try:
@@ -275,6 +278,7 @@ class QueueDispatcher:
                 await t.fail_run_without_step(
                     conn, run_id, "internal error while executing the run (see the server log)"
                 )
+            telemetry.run_reached("failed")
         except Exception:
             log.exception("run %s: could not record the failure", run_id)
 

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 
+from loopllama import telemetry
 from loopllama.engine.notify import hub_for
 from loopllama.engine.queue.dispatcher import QueueDispatcher
 from loopllama.engine.queue.settings import WorkerSettings
@@ -25,6 +26,7 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
         logging.getLogger(noisy).setLevel(max(logging.WARNING, log.getEffectiveLevel()))
     if migrate:  # several processes may start at once: the migration takes an advisory lock
         await asyncio.to_thread(upgrade, settings.database.url)
+    telemetry.configure(settings.telemetry, settings.database.url)
     db = Database(settings.database.url, pool_size=settings.database.pool_size)
     registry = ProviderRegistry(settings)
     hub = hub_for(db)  # a worker only publishes text deltas; it never listens
@@ -54,4 +56,5 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
         await registry.aclose()
         await hub.stop()
         await db.dispose()
+        telemetry.shutdown()
     log.info("worker stopped")

@@ -1,7 +1,7 @@
 """webhooks: endpoints and the delivery outbox
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01
 
 - `webhook_endpoints`: an account's receivers, their subscribed event types and signing secret.
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
