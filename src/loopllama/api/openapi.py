@@ -290,9 +290,11 @@ EXAMPLES: dict[str, Any] = {
 _ERROR_EXAMPLES = {
     400: "Required",
     401: "Invalid API key",
+    403: "Insufficient permissions",
     404: "Not found",
     409: "Workflow is paused",
     413: "Request body too large",
+    422: "Idempotency-Key was already used with a different request",
 }
 
 
@@ -428,7 +430,12 @@ def _document_scopes(document: dict[str, Any]) -> None:
     """Each operation's scope (`requires(...)` in api/deps.py, which FastAPI lists as the
     operation's bearer requirement) also as `x-required-scope`, with the 403 it answers
     outside that scope. An operation whose requirement names no scope is left without."""
-    error = {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}
+    error = {
+        "application/json": {
+            "schema": {"$ref": REF.format(model="Error")},
+            "example": {"error": "Insufficient permissions"},
+        }
+    }
     for path in document["paths"].values():
         for operation in path.values():
             scopes = [s for req in operation.get("security", ()) for s in req.get("bearer", ())]
