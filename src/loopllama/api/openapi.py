@@ -46,6 +46,8 @@ class Workflow(BaseModel):
     human_in_the_loop: HumanInTheLoopIn | None
     tools: list[CustomToolIn]
     max_run_seconds: int | None
+    max_cost_usd: float | None
+    max_tokens: int | None
     version: int
     locked: bool
     created_at: str
@@ -95,6 +97,7 @@ class Step(BaseModel):
     tokens_out: int
     started_at: str | None
     finished_at: str | None
+    cost_usd: float | None
     forked: bool
     tool_calls: list[ToolCall]
 
@@ -120,6 +123,7 @@ class Run(BaseModel):
     pending: Pending | None
     workflow_version: int | None
     forked_from: ForkedFrom | None
+    cost_usd: float | None
 
 
 class RunWithSteps(Run):

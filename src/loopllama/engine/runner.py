@@ -37,6 +37,7 @@ from loopllama.providers.base import (
     ToolCallPart,
     ToolResultPart,
 )
+from loopllama.providers.pricing import CallUsage, PriceTable
 from loopllama.providers.registry import ProviderRegistry
 from loopllama.providers.routing import UnknownModel, route_model, unknown_model_message
 from loopllama.settings import Settings
@@ -74,6 +75,7 @@ class Runner:
         self.db = db
         self.providers = providers
         self.settings = settings
+        self.prices = PriceTable.from_file(settings.models.prices_file, providers.extra_names)
         self._drivers: dict[str, _RunDriver] = {}  # the runs this process is advancing
 
     async def advance(self, run_id: str) -> Advanced | None:
@@ -111,7 +113,11 @@ class _RunDriver:
         self.db = runner.db
         self.providers = runner.providers
         self.settings = runner.settings
+        self.prices = runner.prices
         self.run = run
+        # What the run has spent so far (its budget's meter); this attempt is its only writer.
+        self.spent_tokens: int = run["tokens_in"] + run["tokens_out"]
+        self.spent_cost: float | None = run.get("cost_usd")
         self.run_id: str = run["id"]
         self.attempt: int = run["attempt"]
         self.snapshot: dict[str, Any] = run["snapshot"]
@@ -271,9 +277,13 @@ class _RunDriver:
             except ProviderError as error:
                 return await self._fail(step, error.reason)
             transcript.append(response.message)
+            cost = self._cost(step["model"], response)
+            self.spent_tokens += response.tokens_in + response.tokens_out
+            self.spent_cost = t.add_cost(self.spent_cost, cost)
+            over = t.over_budget(self.snapshot, self.spent_tokens, self.spent_cost)
             async with self.db.write() as conn:
-                if not response.tool_calls:
-                    await self._close(conn, step, prior, transcript, response)
+                if not response.tool_calls and over is None:
+                    await self._close(conn, step, prior, transcript, response, cost)
                     return Outcome.DONE
                 await t.record_turn(
                     conn,
@@ -284,7 +294,11 @@ class _RunDriver:
                     tokens_in=response.tokens_in,
                     tokens_out=response.tokens_out,
                     model_call=True,
+                    cost=cost,
                 )
+                if over is not None:  # the call is recorded (and paid for); no further one
+                    await t.fail_run(conn, self.run_id, self.attempt, step, over)
+                    return Outcome.FAILED
 
     async def _close(
         self,
@@ -293,6 +307,7 @@ class _RunDriver:
         prior: list[tuple[str, str]],
         transcript: list[Message],
         response: Any,
+        cost: float | None,
     ) -> None:
         """The step's final answer: close it and start the next step (or complete the run)."""
         order = step["order"]
@@ -309,8 +324,18 @@ class _RunDriver:
             tokens_out=response.tokens_out,
             output=response.text,
             next_step=following,
+            cost=cost,
         )
         self._completed = following is None
+
+    def _cost(self, model: str, response: Any) -> float | None:
+        usage = CallUsage(
+            tokens_in=max(0, response.tokens_in - response.cache_read - response.cache_write),
+            tokens_out=response.tokens_out,
+            cache_read=response.cache_read,
+            cache_write=response.cache_write,
+        )
+        return self.prices.cost(model, usage)
 
     def _toolbox(self) -> dict[str, Any]:
         if self._tools is None:

@@ -74,9 +74,10 @@ def issue_message(issue: dict[str, Any]) -> str:
         if not isinstance(value, str):
             return f"Expected {options}, received {received(value)}"
         return f"Invalid enum value. Expected {options}, received '{value}'"
-    if kind in ("greater_than_equal", "greater_than"):
-        bound = ctx.get("ge", ctx.get("gt"))
-        return f"Number must be greater than or equal to {bound}"
+    if kind == "greater_than":
+        return f"Number must be greater than {ctx['gt']}"
+    if kind == "greater_than_equal":
+        return f"Number must be greater than or equal to {ctx['ge']}"
     if kind in ("less_than_equal", "less_than"):
         bound = ctx.get("le", ctx.get("lt"))
         return f"Number must be less than or equal to {bound}"

@@ -11,7 +11,7 @@ Every run update is fenced: it names the run and the attempt that owns it (`b_ru
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Float, bindparam, case, cast, func, select, update
 
 from loopllama.store.tables import api_keys, runs, steps, workflows
 
@@ -44,9 +44,17 @@ RUN_CLAIM = _owned_run_update().values(
 
 RUN_SET_TOTAL_STEPS = _owned_run_update().values(total_steps=bindparam("b_total_steps"))
 
+# A call of unknown price (b_cost null) leaves the run's cost as it is: null until some
+# call's price is known, then the sum of the known ones.
+_CALL_COST = cast(bindparam("b_cost"), Float)
+
 RUN_ADD_TOKENS = _owned_run_update().values(
     tokens_in=runs.c.tokens_in + bindparam("b_tokens_in"),
     tokens_out=runs.c.tokens_out + bindparam("b_tokens_out"),
+    cost_usd=case(
+        (_CALL_COST.is_(None), runs.c.cost_usd),
+        else_=func.coalesce(runs.c.cost_usd, 0.0) + _CALL_COST,
+    ),
 )
 
 RUN_ADD_TOKENS_NEXT_STEP = RUN_ADD_TOKENS.values(total_steps=bindparam("b_total_steps"))
@@ -67,6 +75,7 @@ STEP_RECORD_TURN = (
         tokens_in=bindparam("b_tokens_in"),
         tokens_out=bindparam("b_tokens_out"),
         model_calls=bindparam("b_model_calls"),
+        cost_usd=bindparam("b_step_cost"),
     )
 )
 
