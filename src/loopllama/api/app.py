@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.openapi import install_openapi
+from loopllama.api.ratelimit import RateLimiter, RateLimitHeaders
 from loopllama.api.routes import health, runs, workflows
 from loopllama.api.services import Services
 from loopllama.engine.dispatcher import Dispatcher, LocalDispatcher
@@ -45,7 +46,8 @@ def create_app(
         runner = Runner(db, registry, settings)
         dispatcher = _dispatcher(settings, runner, db)
         model = default_model(settings.models.default_model, settings.providers)
-        app.state.services = Services(settings, db, registry, runner, dispatcher, model)
+        limiter = RateLimiter(settings.limits)
+        app.state.services = Services(settings, db, registry, runner, dispatcher, model, limiter)
         _log_startup(settings, registry, model)
         if run_engine:
             await dispatcher.start()
@@ -53,6 +55,7 @@ def create_app(
             yield
         finally:
             await dispatcher.stop()
+            await limiter.aclose()
             await registry.aclose()
             await db.dispose()
 
@@ -67,6 +70,7 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    app.add_middleware(RateLimitHeaders)
     app.include_router(health.router)
     app.include_router(workflows.router)
     app.include_router(runs.router)
@@ -95,3 +99,5 @@ def _log_startup(settings: Settings, registry: ProviderRegistry, model: str) -> 
     log.info("providers configured: %s", ", ".join(configured))
     backend = "SQLite" if settings.database.url.startswith("sqlite") else "PostgreSQL"
     log.info("database: %s", backend)
+    shared = "in Redis, shared by every API process" if settings.limits.redis_url else "per process"
+    log.info("rate limits: %s per key, counted %s", settings.limits.rate_limit, shared)

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.api.errors import MalformedJSON
 from loopllama.api.services import Services
-from loopllama.errors import InvalidRequest, NotFound, Unauthenticated
+from loopllama.errors import InvalidRequest, NotFound, RateLimited, Unauthenticated
 from loopllama.store import runs as run_store
 from loopllama.store import workflows as workflow_store
-from loopllama.store.keys import KEY_PREFIX, account_for_key
+from loopllama.store.keys import KEY_PREFIX, active_key
 
 
 # async, like every dependency here: FastAPI runs a plain `def` one in a worker thread.
@@ -38,10 +38,30 @@ async def get_account(request: Request, services: ServicesDep) -> str:
     if not token.startswith(KEY_PREFIX) or len(token) <= len(KEY_PREFIX):
         raise Unauthenticated("Invalid token format")
     async with services.db.query() as conn:
-        account_id = await account_for_key(conn, token)
-    if account_id is None:
+        key = await active_key(conn, token)
+    if key is None:
         raise Unauthenticated("Invalid API key")
-    return account_id
+    await _rate_limit(request, services, key.id, key.rate_limit)
+    return key.account_id
+
+
+# Routes whose POST starts a run: they count against the run-trigger limit too.
+_TRIGGERS = frozenset(
+    {"/v1/workflows/{workflow_id}/runs", "/v1/runs/{run_id}/retry", "/v1/runs/{run_id}/fork"}
+)
+
+
+async def _rate_limit(
+    request: Request, services: Services, key_id: str, key_rate: str | None
+) -> None:
+    """After the 401 checks, before anything else: count the request against the key's
+    limits (api/ratelimit.py); the headers go on whatever the route answers."""
+    route = request.scope.get("route")
+    trigger = request.method == "POST" and getattr(route, "path", None) in _TRIGGERS
+    headers, refused = await services.limiter.admit(key_id, key_rate, trigger=trigger)
+    request.state.rate_limit_headers = headers
+    if refused is not None:
+        raise RateLimited(refused)
 
 
 AccountDep = Annotated[str, Depends(get_account)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loopllama.api.ratelimit import RateLimiter
 from loopllama.engine.dispatcher import Dispatcher
 from loopllama.engine.runner import Runner
 from loopllama.providers.registry import ProviderRegistry
@@ -19,3 +20,4 @@ class Services:
     runner: Runner
     dispatcher: Dispatcher
     default_model: str
+    limiter: RateLimiter

@@ -26,8 +26,11 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_key(conn: AsyncConnection, account: str, label: str | None) -> tuple[str, str]:
-    """Create a key for `account` (created if new). Returns (key id, the key itself)."""
+async def create_key(
+    conn: AsyncConnection, account: str, label: str | None, rate_limit: str | None = None
+) -> tuple[str, str]:
+    """Create a key for `account` (created if new). Returns (key id, the key itself).
+    `rate_limit` ("5/second"): the key's own request limit instead of the server's."""
     account_id = await conn.scalar(select(accounts.c.id).where(accounts.c.name == account))
     now = utcnow()
     if account_id is None:
@@ -43,6 +46,7 @@ async def create_key(conn: AsyncConnection, account: str, label: str | None) -> 
             key_hash=hash_key(key),
             hint=key[: len(KEY_PREFIX) + 4] + "…",
             created_at=now,
+            rate_limit=rate_limit,
         )
     )
     return key_id, key
@@ -57,6 +61,7 @@ async def list_keys(conn: AsyncConnection) -> list[dict[str, Any]]:
             api_keys.c.hint,
             api_keys.c.created_at,
             api_keys.c.revoked_at,
+            api_keys.c.rate_limit,
         )
         .join(accounts, accounts.c.id == api_keys.c.account_id)
         .order_by(api_keys.c.created_at)
@@ -76,4 +81,10 @@ async def revoke_key(conn: AsyncConnection, key_id: str) -> bool:
 
 async def account_for_key(conn: AsyncConnection, key: str) -> str | None:
     """The account id of an active key, or None."""
-    return await conn.scalar(ACCOUNT_FOR_KEY, {"b_key_hash": hash_key(key)})
+    found = await active_key(conn, key)
+    return found.account_id if found else None
+
+
+async def active_key(conn: AsyncConnection, key: str) -> Any:
+    """The active key's row (account_id, id, rate_limit), or None."""
+    return (await conn.execute(ACCOUNT_FOR_KEY, {"b_key_hash": hash_key(key)})).first()

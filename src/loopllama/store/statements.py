@@ -15,7 +15,7 @@ from sqlalchemy import Float, bindparam, case, cast, func, select, update
 
 from loopllama.store.tables import api_keys, runs, steps, workflows
 
-ACCOUNT_FOR_KEY = select(api_keys.c.account_id).where(
+ACCOUNT_FOR_KEY = select(api_keys.c.account_id, api_keys.c.id, api_keys.c.rate_limit).where(
     api_keys.c.key_hash == bindparam("b_key_hash"), api_keys.c.revoked_at.is_(None)
 )
 
