@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.openapi import install_openapi
 from loopllama.api.ratelimit import RateLimiter, RateLimitHeaders
-from loopllama.api.routes import health, runs, workflows
+from loopllama.api.routes import health, runs, usage, workflows
 from loopllama.api.services import Services
 from loopllama.engine.dispatcher import Dispatcher, LocalDispatcher
 from loopllama.engine.runner import Runner
@@ -74,6 +74,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(workflows.router)
     app.include_router(runs.router)
+    app.include_router(usage.router)
     return app
 
 

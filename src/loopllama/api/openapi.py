@@ -126,6 +126,16 @@ class Run(BaseModel):
     cost_usd: float | None
 
 
+class UsageRow(BaseModel):
+    date: str
+    workflow_id: str
+    model: str
+    runs: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+
+
 class RunWithSteps(Run):
     steps: list[Step]
 
@@ -155,6 +165,7 @@ ENVELOPES: dict[str, type[BaseModel]] = {
     "WorkflowVersionList": _envelope("WorkflowVersionListResponse", WorkflowVersion, many=True),
     "RunWithSteps": _envelope("RunWithStepsResponse", RunWithSteps),
     "RespondAccepted": _envelope("RespondAcceptedResponse", RespondAcceptedData),
+    "UsageList": _envelope("UsageListResponse", UsageRow, many=True),
 }
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     WorkflowCreate,
@@ -172,6 +183,7 @@ _ERROR_TEXT = {
     409: "Conflict with the resource's state",
     422: "Idempotency-Key was already used with a different request",
     413: "Request body too large",
+    429: "Rate limit exceeded (see Retry-After)",
 }
 
 
@@ -185,7 +197,8 @@ def responses(
 ) -> dict[int | str, dict[str, Any]]:
     error = {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}
     result: dict[int | str, dict[str, Any]] = {
-        code: {"description": _ERROR_TEXT[code], "content": error} for code in (401, *errors, 413)
+        code: {"description": _ERROR_TEXT[code], "content": error}
+        for code in (401, *errors, 413, 429)
     }
     if envelope is None:
         result[status] = {"description": "No content"}
