@@ -58,6 +58,8 @@ def test_every_public_method_has_a_docstring():
         resources.AsyncWorkflows,
         resources.Runs,
         resources.AsyncRuns,
+        resources.Usage,
+        resources.AsyncUsage,
         *(getattr(types, name) for name in types.__all__ if inspect.isclass(getattr(types, name))),
     ]
     for cls in classes:

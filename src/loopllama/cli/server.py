@@ -101,11 +101,22 @@ async def _with_db(action: Any) -> Any:
 @keys.command("create")
 @click.option("--account", required=True, help="Account name (created if new).")
 @click.option("--label", default=None, help="A note to recognise the key by.")
-def keys_create(account: str, label: str | None) -> None:
+@click.option(
+    "--rate-limit",
+    default=None,
+    help="The key's own request limit, N/second|minute|hour (default: LOOPLLAMA_RATE_LIMIT).",
+)
+def keys_create(account: str, label: str | None, rate_limit: str | None) -> None:
     """Create an API key; it is printed once, on the last line."""
+    from loopllama.rates import parse_rate
     from loopllama.store.keys import create_key
 
-    key_id, key = asyncio.run(_with_db(lambda conn: create_key(conn, account, label)))
+    if rate_limit is not None:
+        try:
+            rate_limit = str(parse_rate(rate_limit))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--rate-limit") from None
+    key_id, key = asyncio.run(_with_db(lambda conn: create_key(conn, account, label, rate_limit)))
     click.echo(f"Created key {key_id} for account {account}. Store it now: it is shown once.")
     click.echo(key)
 
@@ -123,7 +134,8 @@ def keys_list() -> None:
     for row in rows:
         state = f"revoked {iso(row['revoked_at'])}" if row["revoked_at"] else "active"
         label = f"  {row['label']}" if row["label"] else ""
-        click.echo(f"{row['id']}  {row['hint']}  {row['account']}  {state}{label}")
+        limit = f"  rate limit {row['rate_limit']}" if row["rate_limit"] else ""
+        click.echo(f"{row['id']}  {row['hint']}  {row['account']}  {state}{limit}{label}")
 
 
 @keys.command("revoke")

@@ -41,6 +41,7 @@ from loopllama.client.types import (
     Step,
     Tool,
     ToolCall,
+    UsageRow,
     Workflow,
     WorkflowVersion,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "Tool",
     "ToolCall",
     "UnprocessableEntityError",
+    "UsageRow",
     "Workflow",
     "WorkflowVersion",
     "__version__",

@@ -22,6 +22,7 @@ from loopllama.client._core import AskHandler, Config, Op, Plan, Send, Sleep, re
 from loopllama.client._exceptions import LoopLlamaError
 from loopllama.client._version import __version__
 from loopllama.client.resources.runs import AsyncRuns, Runs
+from loopllama.client.resources.usage import AsyncUsage, Usage
 from loopllama.client.resources.workflows import AsyncWorkflows, Workflows
 from loopllama.client.types import NOT_GIVEN, NotGiven
 
@@ -112,7 +113,7 @@ class _BaseClient(abc.ABC):
 
     @abc.abstractmethod
     def _bind_resources(self) -> None:
-        """Attach `workflows` and `runs` (sync or async flavours) to this client."""
+        """Attach `workflows`, `runs` and `usage` (sync or async flavours) to this client."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -141,6 +142,7 @@ class LoopLlama(_BaseClient):
 
     workflows: Workflows
     runs: Runs
+    usage: Usage
 
     def __init__(
         self,
@@ -169,6 +171,7 @@ class LoopLlama(_BaseClient):
     def _bind_resources(self) -> None:
         self.workflows = Workflows(self)
         self.runs = Runs(self)
+        self.usage = Usage(self)
 
     def _request(self, op: Op[T]) -> T:
         return self._drive(request(self._config, op))
@@ -227,6 +230,7 @@ class AsyncLoopLlama(_BaseClient):
 
     workflows: AsyncWorkflows
     runs: AsyncRuns
+    usage: AsyncUsage
 
     def __init__(
         self,
@@ -255,6 +259,7 @@ class AsyncLoopLlama(_BaseClient):
     def _bind_resources(self) -> None:
         self.workflows = AsyncWorkflows(self)
         self.runs = AsyncRuns(self)
+        self.usage = AsyncUsage(self)
 
     async def _request(self, op: Op[T]) -> T:
         return await self._drive(request(self._config, op))

@@ -42,7 +42,5 @@ _DAY = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 async def get_usage(request: Request, account: AccountDep, services: ServicesDep) -> JSON:
     query = usage_query(request.query_params)
     async with services.db.read() as conn:
-        rows = await usage_rows(
-            conn, account, query.start, query.end, sqlite=services.db.is_sqlite
-        )
+        rows = await usage_rows(conn, account, query.start, query.end, sqlite=services.db.is_sqlite)
     return JSON({"data": [usage_public(row) for row in rows]})
