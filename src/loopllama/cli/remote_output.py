@@ -23,7 +23,7 @@ from loopllama.client import (
     NotFoundError,
     RateLimitError,
 )
-from loopllama.client.types import Pending, Run, Step, Workflow
+from loopllama.client.types import Pending, Run, Step, UsageRow, Workflow
 
 EXIT_COMPLETED = 0
 EXIT_RUN_FAILED = 1
@@ -169,6 +169,43 @@ def workflow_details(w: Workflow) -> str:
 
 
 # --- runs -------------------------------------------------------------------------------------
+
+
+def dollars(value: float | None) -> str:
+    """`$0.0123`; `-` when the price is unknown. Four decimals: a model call costs cents."""
+    return "-" if value is None else f"${value:,.4f}"
+
+
+def usage_table(rows: Sequence[UsageRow]) -> str:
+    lines = [
+        [
+            r.date,
+            r.workflow_id,
+            r.model,
+            str(r.runs),
+            f"{r.tokens_in:,}",
+            f"{r.tokens_out:,}",
+            dollars(r.cost_usd),
+        ]
+        for r in rows
+    ]
+    known = [r.cost_usd for r in rows if r.cost_usd is not None]
+    total = dollars(sum(known)) if known else "-"
+    if len(known) < len(rows) and known:
+        total += " (prices unknown for some models)"
+    lines.append(
+        [
+            "TOTAL",
+            "",
+            "",
+            "",
+            f"{sum(r.tokens_in for r in rows):,}",
+            f"{sum(r.tokens_out for r in rows):,}",
+            total,
+        ]
+    )
+    headers = ["DATE", "WORKFLOW", "MODEL", "RUNS", "TOKENS IN", "TOKENS OUT", "COST"]
+    return table(headers, lines)
 
 
 def runs_table(runs: Sequence[Run]) -> str:
