@@ -88,10 +88,17 @@ def _dispatcher(settings: Settings, runner: Runner, db: Database) -> Dispatcher:
             db,
             max_concurrent=concurrency,
             idempotency_hours=settings.engine.idempotency_hours,
+            max_per_account=settings.engine.max_concurrent_runs_per_account,
         )
     from loopllama.engine.queue import QueueDispatcher, WorkerSettings
 
-    return QueueDispatcher(runner, db, concurrency=concurrency, options=WorkerSettings())
+    return QueueDispatcher(
+        runner,
+        db,
+        concurrency=concurrency,
+        options=WorkerSettings(),
+        max_per_account=settings.engine.max_concurrent_runs_per_account,
+    )
 
 
 def _log_startup(settings: Settings, registry: ProviderRegistry, model: str) -> None:

@@ -109,3 +109,8 @@ async def pause_deadlines(conn: AsyncConnection) -> list[tuple[str, datetime]]:
         )
     )
     return [(row.id, row.pause_deadline) for row in rows]
+
+
+async def account_of_run(conn: AsyncConnection, run_id: str) -> str | None:
+    """The account that owns `run_id` (fair scheduling needs it before the run is claimed)."""
+    return await conn.scalar(select(runs.c.account_id).where(runs.c.id == run_id))

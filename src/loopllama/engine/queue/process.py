@@ -27,7 +27,13 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
     registry = ProviderRegistry(settings)
     runner = Runner(db, registry, settings)
     concurrency = settings.engine.max_concurrent_runs
-    dispatcher = QueueDispatcher(runner, db, concurrency=concurrency, options=options)
+    dispatcher = QueueDispatcher(
+        runner,
+        db,
+        concurrency=concurrency,
+        options=options,
+        max_per_account=settings.engine.max_concurrent_runs_per_account,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -15,6 +15,56 @@ Create Date: 2026-12-01
 import sqlalchemy as sa
 from alembic import op
 
+DEFER_RUN_V2 = """
+CREATE FUNCTION loopllama_defer_run_v2(_run_id text, _task character varying,
+                                       _queue character varying)
+    RETURNS bigint
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    _lock text := 'run:' || _run_id;
+    _account text;
+    _clock bigint;
+    _turn bigint;
+    _job_id bigint;
+BEGIN
+    SELECT account_id INTO _account FROM runs WHERE id = _run_id;
+    -- The virtual clock: the turn of the first wake-up waiting (an index probe), or after the
+    -- latest turn given when none waits.
+    SELECT -priority INTO _clock FROM procrastinate_jobs
+        WHERE status = 'todo' AND queue_name = _queue AND task_name = _task
+        ORDER BY priority DESC, id LIMIT 1;
+    IF _clock IS NULL THEN
+        SELECT max(next_turn) INTO _clock FROM loopllama_fair_turns;
+    END IF;
+    _clock := coalesce(_clock, 0);
+    INSERT INTO loopllama_fair_turns AS t (account_id, next_turn)
+        VALUES (coalesce(_account, ''), _clock + 1)
+        ON CONFLICT (account_id) DO UPDATE SET next_turn = greatest(t.next_turn, _clock) + 1
+        RETURNING next_turn - 1 INTO _turn;
+    FOR _attempt IN 1..3 LOOP
+        BEGIN
+            SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(
+                _queue, _task, -least(_turn, 2147483647)::integer, _lock, _lock,
+                jsonb_build_object('run_id', _run_id), NULL
+            )::procrastinate_job_to_defer_v1])) INTO _job_id;
+            RETURN _job_id;
+        EXCEPTION WHEN unique_violation THEN
+            -- A wake-up of this run is waiting (with its turn): pin it until the caller
+            -- commits.
+            PERFORM 1 FROM procrastinate_jobs
+                WHERE queueing_lock = _lock AND status = 'todo' FOR UPDATE;
+            IF FOUND THEN
+                RETURN NULL;
+            END IF;
+            -- It started meanwhile: queue ours behind it.
+        END;
+    END LOOP;
+    RAISE 'could not queue run %: its wake-ups keep starting', _run_id;
+END;
+$$;
+"""
+
 revision = "0009"
 down_revision = "0005"
 branch_labels = None
@@ -27,9 +77,30 @@ def upgrade() -> None:
     op.add_column("workflows", sa.Column("max_tokens", sa.Integer(), nullable=True))
     op.add_column("steps", sa.Column("cost_usd", sa.Float(), nullable=True))
     op.add_column("runs", sa.Column("cost_usd", sa.Float(), nullable=True))
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        bind.exec_driver_sql(
+            "CREATE TABLE loopllama_fair_turns (account_id varchar(32) PRIMARY KEY, "
+            "next_turn bigint NOT NULL)"
+        )
+        bind.exec_driver_sql(
+            "CREATE INDEX loopllama_fair_turns_next_turn_idx ON loopllama_fair_turns (next_turn)"
+        )
+        cursor = bind.connection.dbapi_connection.cursor()  # verbatim: '%' and ':' in the body
+        try:
+            cursor.execute(DEFER_RUN_V2)
+        finally:
+            cursor.close()
 
 
 def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        bind.exec_driver_sql(
+            "DROP FUNCTION IF EXISTS "
+            "loopllama_defer_run_v2(text, character varying, character varying)"
+        )
+        bind.exec_driver_sql("DROP TABLE IF EXISTS loopllama_fair_turns")
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("cost_usd")
     with op.batch_alter_table("steps") as batch:
