@@ -143,12 +143,10 @@ class RateLimiter:
 
     async def aclose(self) -> None:
         storage: Any = self._redis_storage
-        if storage is not None:
-            client = getattr(storage, "storage", None)
-            close = getattr(client, "aclose", None) or getattr(client, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):  # closing a dead connection
-                    await close()
+        client = getattr(getattr(storage, "bridge", None), "storage", None)  # redis.asyncio.Redis
+        if client is not None:
+            with contextlib.suppress(Exception):  # closing a dead connection
+                await client.aclose(close_connection_pool=True)
 
 
 class RateLimitHeaders:

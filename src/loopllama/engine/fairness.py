@@ -13,7 +13,7 @@ The cross-process half, on PostgreSQL, is in the job queue's priorities (migrati
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,8 +23,11 @@ class FairSlots:
         self._free = total
         self._cap = per_account
         self._held: dict[str, int] = {}
-        # Accounts with waiters, in the order they are served; a served account moves last.
-        self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+        # When each account was last given a slot: the next slot goes to the waiting account
+        # served longest ago (never served: first).
+        self._served: dict[str, int] = {}
+        self._grants = 0
 
     def held(self, account: str) -> int:
         return self._held.get(account, 0)
@@ -64,25 +67,26 @@ class FairSlots:
             self._held[account] = held
         else:
             del self._held[account]
+            if account not in self._waiting:
+                self._served.pop(account, None)  # keeps the table to active accounts
         self._grant()
 
     def _take(self, account: str) -> None:
         self._free -= 1
         self._held[account] = self._held.get(account, 0) + 1
+        self._grants += 1
+        self._served[account] = self._grants
 
     def _grant(self) -> None:
         """Hand free slots to waiters, one account after the other."""
         while self._free > 0 and self._waiting:
-            for account in self._waiting:
-                if not self.at_cap(account):
-                    break
-            else:
+            eligible = [a for a in self._waiting if not self.at_cap(a)]
+            if not eligible:
                 return  # every waiting account is at its cap
+            account = min(eligible, key=lambda a: self._served.get(a, 0))
             queue = self._waiting[account]
             waiter = queue.popleft()
-            if queue:
-                self._waiting.move_to_end(account)
-            else:
+            if not queue:
                 del self._waiting[account]
             if waiter.cancelled():
                 continue
