@@ -44,6 +44,7 @@ def create_app(
         db = Database(settings.database.url, pool_size=settings.database.pool_size)
         registry = providers or ProviderRegistry(settings)
         runner = Runner(db, registry, settings)
+        await asyncio.to_thread(runner.prices.preload)
         dispatcher = _dispatcher(settings, runner, db)
         model = default_model(settings.models.default_model, settings.providers)
         limiter = RateLimiter(settings.limits)

@@ -111,6 +111,13 @@ class PriceTable:
     def from_file(cls, path: str | None, extra_providers: tuple[str, ...] = ()) -> PriceTable:
         return cls(load_prices_file(path) if path else None, extra_providers)
 
+    def preload(self) -> None:
+        """Load the package's price data (about a second; blocking: call it in a thread at
+        startup, so the first model call of a run does not stall the event loop)."""
+        from genai_prices import data_snapshot
+
+        data_snapshot.get_snapshot()
+
     def cost(self, model: str, usage: CallUsage) -> float | None:
         try:
             rates = self._known[model]

@@ -26,6 +26,7 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
     db = Database(settings.database.url, pool_size=settings.database.pool_size)
     registry = ProviderRegistry(settings)
     runner = Runner(db, registry, settings)
+    await asyncio.to_thread(runner.prices.preload)
     concurrency = settings.engine.max_concurrent_runs
     dispatcher = QueueDispatcher(
         runner,
