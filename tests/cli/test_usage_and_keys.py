@@ -72,3 +72,13 @@ def test_keys_create_with_its_own_rate_limit(tmp_path, provider_server):
         server.cli("keys", "create", "--account", "x", "--rate-limit", "lots")
     assert refused.value.returncode == 2
     assert "expected N/second, N/minute or N/hour" in refused.value.stderr
+
+
+def test_a_run_summary_shows_its_cost_when_known():
+    from loopllama.cli.remote_output import run_summary
+    from loopllama.client.types import Run
+
+    priced = {"id": "r", "status": "completed", "total_steps": 1, "cost_usd": 0.0123}
+    assert run_summary(Run.from_dict(priced)).endswith("· $0.0123")
+    unknown = {**priced, "cost_usd": None}
+    assert "$" not in run_summary(Run.from_dict(unknown))

@@ -246,6 +246,8 @@ def run_summary(run: Run) -> str:
     steps = f"{run.total_steps} step{'s' if run.total_steps != 1 else ''}"
     took = f" in {seconds(run.duration)}" if run.duration is not None else ""
     usage = tokens(run.tokens_in, run.tokens_out)
+    if run.cost_usd is not None:  # unknown prices: nothing rather than a misleading $0
+        usage += f" · {dollars(run.cost_usd)}"
     if run.status == "failed":
         after = f" after {seconds(run.duration)}" if run.duration is not None else ""
         return f"✗ Run {run.id} failed{after}: {run.error or 'no error given'}"
@@ -280,7 +282,8 @@ def run_details(run: Run) -> str:
         lines.append(f"  started:  {when(run.started_at)}")
     if run.finished_at:
         lines.append(f"  finished: {when(run.finished_at)}  ({seconds(run.duration)})")
-    lines.append(f"  steps:    {run.total_steps} · {tokens(run.tokens_in, run.tokens_out)}")
+    cost = f" · {dollars(run.cost_usd)}" if run.cost_usd is not None else ""
+    lines.append(f"  steps:    {run.total_steps} · {tokens(run.tokens_in, run.tokens_out)}{cost}")
     for step in run.steps or []:
         state = "running"
         if step.error:
