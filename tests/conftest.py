@@ -22,7 +22,7 @@ from sqlalchemy import text
 from loopllama.api.app import create_app
 from loopllama.providers.fake import FakeProvider
 from loopllama.providers.registry import ProviderRegistry
-from loopllama.settings import DatabaseSettings, ModelSettings, Settings
+from loopllama.settings import DatabaseSettings, LimitSettings, ModelSettings, Settings
 from loopllama.store.db import Database
 from loopllama.store.keys import create_key
 from loopllama.store.migrate import upgrade
@@ -33,6 +33,9 @@ from tests.log_secrets import SecretWatch
 
 PG_ADMIN_URL = os.environ.get("LOOPLLAMA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 FAKE_MODEL = "fake/test"
+# Tests poll runs every 10 ms and fire bursts: the rate limits (tested in tests/limits) would
+# turn them into 429s, so elsewhere they are out of reach.
+UNLIMITED = LimitSettings(rate_limit="1000000/second", run_rate_limit="1000000/second")
 
 
 @pytest.fixture(autouse=True)
@@ -117,6 +120,7 @@ def settings(database_url: str) -> Settings:
     return Settings(
         database=DatabaseSettings(url=database_url, pool_size=5),
         models=ModelSettings(retry_base_delay=0.01, retry_max_delay=0.05, timeout=5.0),
+        limits=UNLIMITED,
     )
 
 

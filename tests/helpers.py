@@ -94,6 +94,8 @@ class LiveServer:
             "ANTHROPIC_API_KEY": "sk-ant-test",
             "ANTHROPIC_BASE_URL": provider_server.url,
             "LOOPLLAMA_MODEL_RETRY_BASE_DELAY": "0.01",
+            "LOOPLLAMA_RATE_LIMIT": "1000000/second",
+            "LOOPLLAMA_RUN_RATE_LIMIT": "1000000/second",
             **env,
         }
         self.process: subprocess.Popen | None = None

@@ -17,6 +17,7 @@
     │   ├── SelfRevocation
     │   └── WebhookDisabled
     ├── IdempotencyMismatch   an Idempotency-Key reused with another request
+    ├── RateLimited           the API key is over its rate limit (`retry_after` seconds)
     └── StoreUnavailable      the database cannot be reached right now
 
 None of them knows about HTTP: the engine and the CLI raise and catch them too.
@@ -101,3 +102,11 @@ class WebhookDisabled(Conflict):
 
 class StoreUnavailable(LoopLlamaError):
     message = "Service temporarily unavailable"
+
+
+class RateLimited(LoopLlamaError):
+    message = "Rate limit exceeded"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after

@@ -105,6 +105,13 @@ class ModelSettings(_Section):
         validation_alias=_env("LOOPLLAMA_MAX_MODEL_CALLS_PER_STEP"),
         description="Most model calls in one step (tool loops); exceeding it fails the step.",
     )
+    prices_file: str | None = Field(
+        None,
+        validation_alias=_env("LOOPLLAMA_PRICES_FILE"),
+        description="YAML or JSON file of model prices (dollars per million tokens) that "
+        "override or extend the genai-prices table: models: {name: {input, output, "
+        "cache_read, cache_write}}.",
+    )
 
 
 class ProviderSettings(_Section):
@@ -171,12 +178,47 @@ class EngineSettings(_Section):
         "running (not queued, not waiting for a human). The model call in flight is aborted "
         "and the run fails when it runs out.",
     )
+    max_concurrent_runs_per_account: int | None = Field(
+        None,
+        ge=1,
+        validation_alias=_env("LOOPLLAMA_MAX_CONCURRENT_RUNS_PER_ACCOUNT"),
+        description="Runs of one account that one process advances at once (unset: no cap "
+        "beyond LOOPLLAMA_MAX_CONCURRENT_RUNS). Runs start round-robin across accounts.",
+    )
     idempotency_hours: int = Field(
         24,
         ge=1,
         validation_alias=_env("LOOPLLAMA_IDEMPOTENCY_HOURS"),
         description="How long an Idempotency-Key of a run trigger is remembered.",
     )
+
+
+class LimitSettings(_Section):
+    rate_limit: str = Field(
+        "50/second",
+        validation_alias=_env("LOOPLLAMA_RATE_LIMIT"),
+        description="Requests per API key (N/second|minute|hour); a key created with "
+        "--rate-limit has its own.",
+    )
+    run_rate_limit: str = Field(
+        "10/second",
+        validation_alias=_env("LOOPLLAMA_RUN_RATE_LIMIT"),
+        description="Run triggers (POST /v1/workflows/{id}/runs) per API key.",
+    )
+    redis_url: str | None = Field(
+        None,
+        validation_alias=_env("LOOPLLAMA_REDIS_URL"),
+        description="redis://host:port/db: rate limits counted across every API process. "
+        "Unset, or Redis unreachable: counted per process.",
+    )
+
+    @field_validator("rate_limit", "run_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from loopllama.rates import parse_rate
+
+        parse_rate(value)  # raises ValueError with the accepted format
+        return value
 
 
 class ToolSettings(_Section):
@@ -282,6 +324,7 @@ class Settings(_Section):
     models: ModelSettings = Field(default_factory=ModelSettings)
     providers: ProviderSettings = Field(default_factory=ProviderSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)

@@ -28,13 +28,15 @@ async def test_document_lists_every_route_with_its_status_codes(anonymous):
         ("/v1/workflows/{workflow_id}/versions", "get", "200"),
         ("/v1/workflows/{workflow_id}/versions/{version}", "get", "200"),
         ("/v1/workflows/{workflow_id}/versions/{version}/restore", "post", "200"),
+        ("/v1/usage", "get", "200"),
     }
     trigger = ("/v1/workflows/{workflow_id}/runs", "post")
     for path, method, status in expected:
         responses = paths[path][method]["responses"]
         assert status in responses, (path, method)
         # FastAPI's default 422 never; the trigger's idempotency mismatch is a real one.
-        assert "401" in responses and ("422" in responses) == ((path, method) == trigger)
+        assert "401" in responses and "429" in responses
+        assert ("422" in responses) == ((path, method) == trigger)
     assert paths["/v1/workflows/{workflow_id}/runs"]["post"]["responses"]["409"]
     assert paths["/v1/workflows/{workflow_id}"]["patch"]["responses"]["403"]
     parameters = paths["/v1/workflows/{workflow_id}/runs"]["post"]["parameters"]
@@ -102,6 +104,10 @@ async def test_real_responses_match_the_documented_schemas(client, fake_provider
     await client.patch(f"/v1/workflows/{workflow_id}", json={"locked": True})
     locked = (await client.delete(f"/v1/workflows/{workflow_id}")).json()
     check("/v1/workflows/{workflow_id}", "delete", 403, locked)
+    usage = (await client.get("/v1/usage")).json()
+    assert usage["data"], "the run above used the fake model"
+    check("/v1/usage", "get", 200, usage)
+    check("/v1/usage", "get", 400, (await client.get("/v1/usage?start=yesterday")).json())
 
 
 async def test_success_schemas_are_bare_refs_and_every_id_route_lists_404(anonymous):

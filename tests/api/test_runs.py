@@ -27,6 +27,7 @@ RUN_KEYS = {
     "pending",
     "workflow_version",
     "forked_from",
+    "cost_usd",
 }
 STEP_KEYS = {
     "id",
@@ -42,6 +43,7 @@ STEP_KEYS = {
     "finished_at",
     "forked",
     "tool_calls",
+    "cost_usd",
 }
 
 

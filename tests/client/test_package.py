@@ -62,6 +62,8 @@ def test_every_public_method_has_a_docstring():
         resources.AsyncKeys,
         resources.Webhooks,
         resources.AsyncWebhooks,
+        resources.Usage,
+        resources.AsyncUsage,
         *(getattr(types, name) for name in types.__all__ if inspect.isclass(getattr(types, name))),
     ]
     for cls in classes:

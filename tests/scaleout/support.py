@@ -136,6 +136,8 @@ class Cluster:
             "LOOPLLAMA_DATABASE_URL": database_url,
             "ANTHROPIC_API_KEY": "sk-ant-test",
             "LOOPLLAMA_MODEL_RETRY_BASE_DELAY": "0.01",
+            "LOOPLLAMA_RATE_LIMIT": "1000000/second",
+            "LOOPLLAMA_RUN_RATE_LIMIT": "1000000/second",
             **FAST_RECOVERY,
             **SMALL_POOLS,
             **env,

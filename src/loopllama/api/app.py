@@ -16,7 +16,8 @@ from loopllama.api.docs_ui import install_docs
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.guards import PathGuard
 from loopllama.api.openapi import install_openapi
-from loopllama.api.routes import events, health, keys, runs, webhooks, workflows
+from loopllama.api.ratelimit import RateLimiter, RateLimitHeaders
+from loopllama.api.routes import events, health, keys, runs, usage, webhooks, workflows
 from loopllama.api.services import Services
 from loopllama.engine.dispatcher import Dispatcher, LocalDispatcher
 from loopllama.engine.notify import hub_for
@@ -51,9 +52,13 @@ def create_app(
         registry = providers or ProviderRegistry(settings)
         hub = hub_for(db)
         runner = Runner(db, registry, settings, hub)
+        await asyncio.to_thread(runner.prices.preload)
         dispatcher = _dispatcher(settings, runner, db)
         model = default_model(settings.models.default_model, settings.providers)
-        app.state.services = Services(settings, db, registry, runner, dispatcher, model, hub)
+        limiter = RateLimiter(settings.limits)
+        app.state.services = Services(
+            settings, db, registry, runner, dispatcher, model, hub, limiter
+        )
         _log_startup(settings, registry, model)
         webhook_sender = _webhook_sender(settings, db) if run_engine else None
         if run_engine:
@@ -67,6 +72,7 @@ def create_app(
                 await webhook_sender.stop()
             await dispatcher.stop()
             await app.state.services.key_usage.aclose()
+            await limiter.aclose()
             await registry.aclose()
             await hub.stop()
             await db.dispose()
@@ -88,6 +94,7 @@ def create_app(
     install_openapi(app)
     install_docs(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(RequestTelemetry)
     telemetry.instrument(app)
     app.add_middleware(PathGuard)
@@ -97,6 +104,7 @@ def create_app(
     app.include_router(keys.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
+    app.include_router(usage.router)
     return app
 
 
@@ -110,10 +118,17 @@ def _dispatcher(settings: Settings, runner: Runner, db: Database) -> Dispatcher:
             db,
             max_concurrent=concurrency,
             idempotency_hours=settings.engine.idempotency_hours,
+            max_per_account=settings.engine.max_concurrent_runs_per_account,
         )
     from loopllama.engine.queue import QueueDispatcher, WorkerSettings
 
-    return QueueDispatcher(runner, db, concurrency=concurrency, options=WorkerSettings())
+    return QueueDispatcher(
+        runner,
+        db,
+        concurrency=concurrency,
+        options=WorkerSettings(),
+        max_per_account=settings.engine.max_concurrent_runs_per_account,
+    )
 
 
 def _webhook_sender(settings: Settings, db: Database) -> Any:
@@ -133,3 +148,5 @@ def _log_startup(settings: Settings, registry: ProviderRegistry, model: str) -> 
     log.info("providers configured: %s", ", ".join(configured))
     backend = "SQLite" if settings.database.url.startswith("sqlite") else "PostgreSQL"
     log.info("database: %s", backend)
+    shared = "in Redis, shared by every API process" if settings.limits.redis_url else "per process"
+    log.info("rate limits: %s per key, counted %s", settings.limits.rate_limit, shared)

@@ -26,7 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.api.errors import MalformedJSON
 from loopllama.api.services import Services
-from loopllama.errors import InvalidRequest, NotFound, PermissionDenied, Unauthenticated
+from loopllama.errors import (
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+)
 from loopllama.limits import MAX_JSON_DEPTH, json_depth_exceeds, plausible_id
 from loopllama.permissions import (
     SCOPES,
@@ -83,8 +89,28 @@ async def get_account(request: Request, services: ServicesDep) -> Principal:
         raise Unauthenticated("Invalid API key")
     services.key_usage.note(services.db, row.id, row.last_used_at, now)
     fields.annotate(account_id=row.account_id)  # on this request's log lines
+    await _rate_limit(request, services, row.id, row.rate_limit)
     request.state.principal = Principal(row.account_id, row.id, grant_of(row._mapping))
     return request.state.principal
+
+
+# Routes whose POST starts a run: they count against the run-trigger limit too.
+_TRIGGERS = frozenset(
+    {"/v1/workflows/{workflow_id}/runs", "/v1/runs/{run_id}/retry", "/v1/runs/{run_id}/fork"}
+)
+
+
+async def _rate_limit(
+    request: Request, services: Services, key_id: str, key_rate: str | None
+) -> None:
+    """After the 401 checks, before anything else: count the request against the key's
+    limits (api/ratelimit.py); the headers go on whatever the route answers."""
+    route = request.scope.get("route")
+    trigger = request.method == "POST" and getattr(route, "path", None) in _TRIGGERS
+    headers, refused = await services.limiter.admit(key_id, key_rate, trigger=trigger)
+    request.state.rate_limit_headers = headers
+    if refused is not None:
+        raise RateLimited(refused)
 
 
 AccountDep = Annotated[str, Depends(get_account)]

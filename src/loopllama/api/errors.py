@@ -34,6 +34,7 @@ STATUS_OF: list[tuple[type[errors.LoopLlamaError], int]] = [
     (errors.Forbidden, 403),
     (errors.Conflict, 409),
     (errors.IdempotencyMismatch, 422),
+    (errors.RateLimited, 429),
     (errors.StoreUnavailable, 503),
 ]
 
@@ -118,6 +119,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if status == 503:
             headers = {"Retry-After": "1"}
+        if isinstance(error, errors.RateLimited):
+            headers = {"Retry-After": str(error.retry_after)}
         return error_response(status, error.message, headers)
 
     @app.exception_handler(HTTPException)

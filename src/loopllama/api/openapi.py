@@ -49,6 +49,8 @@ class Workflow(BaseModel):
     human_in_the_loop: HumanInTheLoopIn | None
     tools: list[CustomToolIn]
     max_run_seconds: int | None
+    max_cost_usd: float | None
+    max_tokens: int | None
     version: int
     locked: bool
     created_at: str
@@ -98,6 +100,7 @@ class Step(BaseModel):
     tokens_out: int
     started_at: str | None
     finished_at: str | None
+    cost_usd: float | None
     forked: bool
     tool_calls: list[ToolCall]
 
@@ -123,6 +126,17 @@ class Run(BaseModel):
     pending: Pending | None
     workflow_version: int | None
     forked_from: ForkedFrom | None
+    cost_usd: float | None
+
+
+class UsageRow(BaseModel):
+    date: str
+    workflow_id: str
+    model: str
+    runs: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
 
 
 class RunWithSteps(Run):
@@ -248,6 +262,7 @@ ENVELOPES: dict[str, type[BaseModel]] = {
     "WebhookList": _envelope("WebhookListResponse", Webhook, many=True),
     "WebhookDelivery": _envelope("WebhookDeliveryResponse", WebhookDelivery),
     "WebhookDeliveryList": _envelope("WebhookDeliveryListResponse", WebhookDelivery, many=True),
+    "UsageList": _envelope("UsageListResponse", UsageRow, many=True),
 }
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     WorkflowCreate,
@@ -269,6 +284,7 @@ _ERROR_TEXT = {
     409: "Conflict with the resource's state",
     422: "Idempotency-Key was already used with a different request",
     413: "Request body too large",
+    429: "Rate limit exceeded (see Retry-After)",
 }
 
 
@@ -295,6 +311,7 @@ _ERROR_EXAMPLES = {
     409: "Workflow is paused",
     413: "Request body too large",
     422: "Idempotency-Key was already used with a different request",
+    429: "Rate limit exceeded",
 }
 
 
@@ -319,7 +336,7 @@ def responses(
                 }
             },
         }
-        for code in (401, *errors, 413)
+        for code in (401, *errors, 413, 429)
     }
     if envelope is None:
         result[status] = {"description": "No content"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from loopllama.api.key_usage import KeyUsage
+from loopllama.api.ratelimit import RateLimiter
 from loopllama.engine.dispatcher import Dispatcher
 from loopllama.engine.notify import Hub
 from loopllama.engine.runner import Runner
@@ -22,4 +23,5 @@ class Services:
     dispatcher: Dispatcher
     default_model: str
     hub: Hub  # live events and deltas of runs, for streams (engine/notify.py)
+    limiter: RateLimiter
     key_usage: KeyUsage = field(default_factory=KeyUsage)

@@ -82,6 +82,12 @@ def keys() -> None:
     help="Limit the key to this workflow (repeat for several).",
 )
 @click.option("--expires-in", type=Duration(), default=None, help="e.g. 30d, 12h, 90m, 2w.")
+@click.option(
+    "--rate-limit",
+    default=None,
+    help="The key's own request limit, N/second|minute|hour (default: LOOPLLAMA_RATE_LIMIT); "
+    "with --account only.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the key object as JSON.")
 @_remote_options
 @click.pass_context
@@ -92,6 +98,7 @@ def keys_create(
     scope: str | None,
     workflow_ids: tuple[str, ...],
     expires_in: timedelta | None,
+    rate_limit: str | None,
     as_json: bool,
     api_key: str | None,
     base_url: str | None,
@@ -103,8 +110,17 @@ def keys_create(
     key's account; the new key can be no wider than the admin key.
     """
     expires_at = datetime.now(UTC) + expires_in if expires_in else None
+    if rate_limit is not None:
+        from loopllama.rates import parse_rate
+
+        if account is None:
+            raise click.UsageError("--rate-limit is set in the server's database: add --account")
+        try:
+            rate_limit = str(parse_rate(rate_limit))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--rate-limit") from None
     if account is not None:
-        key = _create_local(account, label, scope or "admin", workflow_ids, expires_at)
+        key = _create_local(account, label, scope or "admin", workflow_ids, expires_at, rate_limit)
     elif api_key and base_url:
         with _remote(ctx, api_key, base_url) as client:
             key = client.keys.create(
@@ -202,6 +218,7 @@ def _create_local(
     scope: str,
     workflow_ids: tuple[str, ...],
     expires_at: datetime | None,
+    rate_limit: str | None = None,
 ) -> ApiKey:
     from loopllama.cli.server import with_db
     from loopllama.permissions import Grant
@@ -220,7 +237,7 @@ def _create_local(
             missing = [wid for wid in workflow_ids if wid not in known]
             if missing:
                 raise click.UsageError(f"account {account} has no workflow {missing[0]}")
-        row, key = await insert_key(conn, account_id, label, grant)
+        row, key = await insert_key(conn, account_id, label, grant, rate_limit=rate_limit)
         return ApiKey.from_dict({**key_public(row), "key": key})
 
     return asyncio.run(with_db(create))
@@ -232,7 +249,8 @@ def _list_local() -> tuple[list[ApiKey], list[str]]:
     from loopllama.store.keys import list_keys
 
     rows = asyncio.run(with_db(list_keys))
-    return [ApiKey.from_dict(key_public(row)) for row in rows], [row["account"] for row in rows]
+    keys = [ApiKey.from_dict({**key_public(row), "rate_limit": row["rate_limit"]}) for row in rows]
+    return keys, [row["account"] for row in rows]
 
 
 def _revoke_local(key_id: str) -> bool:

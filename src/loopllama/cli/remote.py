@@ -41,6 +41,7 @@ def register(cli: click.Group) -> None:
     from loopllama.cli.remote_webhooks import webhooks  # it builds on this module's options
 
     cli.add_command(webhooks)
+    cli.add_command(usage_command)
 
 
 # --- plumbing: the client, errors, common options ---------------------------------------------
@@ -552,3 +553,24 @@ def runs_respond(
     else:
         click.echo(f"Answer sent; run {result.id} is {result.status}.")
         _say(f"Follow it with `loopllama runs follow {result.id}`.")
+
+
+# --- usage ------------------------------------------------------------------------------------
+
+
+@click.command("usage")
+@click.option("--start", default=None, metavar="YYYY-MM-DD", help="First UTC day (included).")
+@click.option(
+    "--end", default=None, metavar="YYYY-MM-DD", help="Last UTC day (included); default today."
+)
+@json_option
+@with_client
+def usage_command(client: LoopLlama, start: str | None, end: str | None, as_json: bool) -> None:
+    """Runs, tokens and cost per day, workflow and model (default: the last 30 days)."""
+    rows = client.usage.retrieve(start=start, end=end)
+    if as_json:
+        out.echo_json([row.to_dict() for row in rows])
+    elif not rows:
+        _say("No usage in that period.")
+    else:
+        click.echo(out.usage_table(rows))

@@ -24,7 +24,7 @@ from loopllama.client import (
     PermissionDeniedError,
     RateLimitError,
 )
-from loopllama.client.types import ApiKey, Pending, Run, RunEvent, Step, Workflow
+from loopllama.client.types import ApiKey, Pending, Run, RunEvent, Step, UsageRow, Workflow
 
 EXIT_COMPLETED = 0
 EXIT_RUN_FAILED = 1
@@ -144,7 +144,17 @@ def key_state(key: ApiKey) -> str:
 
 def keys_table(keys: Sequence[ApiKey], accounts: Sequence[str] | None = None) -> str:
     """One line a key; with `accounts` (the server's own list), an ACCOUNT column too."""
-    headers = ["ID", "HINT", "SCOPE", "WORKFLOWS", "EXPIRES", "LAST USED", "STATE", "LABEL"]
+    headers = [
+        "ID",
+        "HINT",
+        "SCOPE",
+        "WORKFLOWS",
+        "EXPIRES",
+        "LAST USED",
+        "RATE LIMIT",
+        "STATE",
+        "LABEL",
+    ]
     rows = [
         [
             k.id,
@@ -153,6 +163,7 @@ def keys_table(keys: Sequence[ApiKey], accounts: Sequence[str] | None = None) ->
             ",".join(k.workflow_ids) if k.workflow_ids is not None else "all",
             when(k.expires_at) if k.expires_at else "never",
             when(k.last_used_at) if k.last_used_at else "never",
+            k.extra.get("rate_limit") or "default",  # the server's own list only
             key_state(k),
             clip(k.label, 30),
         ]
@@ -207,6 +218,43 @@ def workflow_details(w: Workflow) -> str:
 
 
 # --- runs -------------------------------------------------------------------------------------
+
+
+def dollars(value: float | None) -> str:
+    """`$0.0123`; `-` when the price is unknown. Four decimals: a model call costs cents."""
+    return "-" if value is None else f"${value:,.4f}"
+
+
+def usage_table(rows: Sequence[UsageRow]) -> str:
+    lines = [
+        [
+            r.date,
+            r.workflow_id,
+            r.model,
+            str(r.runs),
+            f"{r.tokens_in:,}",
+            f"{r.tokens_out:,}",
+            dollars(r.cost_usd),
+        ]
+        for r in rows
+    ]
+    known = [r.cost_usd for r in rows if r.cost_usd is not None]
+    total = dollars(sum(known)) if known else "-"
+    if len(known) < len(rows) and known:
+        total += " (prices unknown for some models)"
+    lines.append(
+        [
+            "TOTAL",
+            "",
+            "",
+            "",
+            f"{sum(r.tokens_in for r in rows):,}",
+            f"{sum(r.tokens_out for r in rows):,}",
+            total,
+        ]
+    )
+    headers = ["DATE", "WORKFLOW", "MODEL", "RUNS", "TOKENS IN", "TOKENS OUT", "COST"]
+    return table(headers, lines)
 
 
 def runs_table(runs: Sequence[Run]) -> str:
@@ -283,6 +331,8 @@ def run_summary(run: Run) -> str:
     steps = f"{run.total_steps} step{'s' if run.total_steps != 1 else ''}"
     took = f" in {seconds(run.duration)}" if run.duration is not None else ""
     usage = tokens(run.tokens_in, run.tokens_out)
+    if run.cost_usd is not None:  # unknown prices: nothing rather than a misleading $0
+        usage += f" · {dollars(run.cost_usd)}"
     if run.status == "failed":
         after = f" after {seconds(run.duration)}" if run.duration is not None else ""
         return f"✗ Run {run.id} failed{after}: {run.error or 'no error given'}"
@@ -317,7 +367,8 @@ def run_details(run: Run) -> str:
         lines.append(f"  started:  {when(run.started_at)}")
     if run.finished_at:
         lines.append(f"  finished: {when(run.finished_at)}  ({seconds(run.duration)})")
-    lines.append(f"  steps:    {run.total_steps} · {tokens(run.tokens_in, run.tokens_out)}")
+    cost = f" · {dollars(run.cost_usd)}" if run.cost_usd is not None else ""
+    lines.append(f"  steps:    {run.total_steps} · {tokens(run.tokens_in, run.tokens_out)}{cost}")
     for step in run.steps or []:
         state = "running"
         if step.error:

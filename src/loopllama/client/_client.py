@@ -23,6 +23,7 @@ from loopllama.client._exceptions import LoopLlamaError
 from loopllama.client._version import __version__
 from loopllama.client.resources.keys import AsyncKeys, Keys
 from loopllama.client.resources.runs import AsyncRuns, Runs
+from loopllama.client.resources.usage import AsyncUsage, Usage
 from loopllama.client.resources.webhooks import AsyncWebhooks, Webhooks
 from loopllama.client.resources.workflows import AsyncWorkflows, Workflows
 from loopllama.client.types import NOT_GIVEN, NotGiven
@@ -114,8 +115,8 @@ class _BaseClient(abc.ABC):
 
     @abc.abstractmethod
     def _bind_resources(self) -> None:
-        """Attach `workflows`, `runs`, `keys` and `webhooks` (sync or async flavours) to this
-        client."""
+        """Attach `workflows`, `runs`, `keys`, `webhooks` and `usage` (sync or async flavours)
+        to this client."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -146,6 +147,7 @@ class LoopLlama(_BaseClient):
     runs: Runs
     keys: Keys
     webhooks: Webhooks
+    usage: Usage
 
     def __init__(
         self,
@@ -176,6 +178,7 @@ class LoopLlama(_BaseClient):
         self.runs = Runs(self)
         self.keys = Keys(self)
         self.webhooks = Webhooks(self)
+        self.usage = Usage(self)
 
     def _request(self, op: Op[T]) -> T:
         return self._drive(request(self._config, op))
@@ -236,6 +239,7 @@ class AsyncLoopLlama(_BaseClient):
     runs: AsyncRuns
     keys: AsyncKeys
     webhooks: AsyncWebhooks
+    usage: AsyncUsage
 
     def __init__(
         self,
@@ -266,6 +270,7 @@ class AsyncLoopLlama(_BaseClient):
         self.runs = AsyncRuns(self)
         self.keys = AsyncKeys(self)
         self.webhooks = AsyncWebhooks(self)
+        self.usage = AsyncUsage(self)
 
     async def _request(self, op: Op[T]) -> T:
         return await self._drive(request(self._config, op))

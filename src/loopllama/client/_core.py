@@ -38,6 +38,7 @@ from loopllama.client.types import (
     Run,
     RunEvent,
     RunList,
+    UsageRow,
     WebhookDelivery,
     WebhookEndpoint,
     Workflow,
@@ -277,6 +278,15 @@ def list_runs(
         path = f"/v1/workflows/{segment('workflow_id', workflow_id)}/runs"
     query = _query(status=status, limit=limit, after=after)
     return Op("GET", path + query, _many(Run.from_dict), page=_run_page)
+
+
+def retrieve_usage(start: Any = None, end: Any = None) -> Op[list[UsageRow]]:
+    """Usage rows for the UTC days `start`..`end` (dates or "YYYY-MM-DD")."""
+    query = _query(
+        start=start.isoformat() if hasattr(start, "isoformat") else start,
+        end=end.isoformat() if hasattr(end, "isoformat") else end,
+    )
+    return Op("GET", "/v1/usage" + query, _many(UsageRow.from_dict))
 
 
 def cancel_run(run_id: str) -> Op[Run]:

@@ -85,7 +85,9 @@ def failure_from_response(response: httpx.Response) -> Failure:
     """Classify an error answer (status >= 400)."""
     error = make_status_error(response)
     status = response.status_code
-    if status in (408, 429):
+    if isinstance(error, RateLimitError):  # the server says when a slot frees: wait that long
+        return Failure(error, Outcome.NOT_PROCESSED, error.retry_after)
+    if status == 408:
         return Failure(error, Outcome.NOT_PROCESSED, retry_after_seconds(response.headers))
     if status >= 500:
         return Failure(error, Outcome.UNCERTAIN, retry_after_seconds(response.headers))

@@ -29,6 +29,7 @@ __all__ = [
     "Step",
     "Tool",
     "ToolCall",
+    "UsageRow",
     "WebhookDelivery",
     "WebhookEndpoint",
     "Workflow",
@@ -85,6 +86,12 @@ def _list(value: Any) -> list[Any]:
 
 def _opt_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _opt_float(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _opt_bool(value: Any) -> bool | None:
@@ -267,6 +274,16 @@ class Workflow:
         """True when runs cannot be triggered (status `paused`)."""
         return self.status == "paused"
 
+    @property
+    def max_cost_usd(self) -> float | None:
+        """A run's budget in dollars; None: no budget (or a server without budgets)."""
+        return _opt_float(self.extra.get("max_cost_usd"))
+
+    @property
+    def max_tokens(self) -> int | None:
+        """A run's budget in tokens (in + out); None: no budget."""
+        return _opt_int(self.extra.get("max_tokens"))
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Workflow:
         """Build from the API\'s JSON; unknown fields go to `extra`."""
@@ -327,6 +344,16 @@ class WorkflowVersion:
     _KNOWN = frozenset(
         {"version", "model", "crew", "human_in_the_loop", "tools", "max_run_seconds", "created_at"}
     )
+
+    @property
+    def max_cost_usd(self) -> float | None:
+        """A run's budget in dollars in this version; None: no budget."""
+        return _opt_float(self.extra.get("max_cost_usd"))
+
+    @property
+    def max_tokens(self) -> int | None:
+        """A run's budget in tokens (in + out) in this version; None: no budget."""
+        return _opt_int(self.extra.get("max_tokens"))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WorkflowVersion:
@@ -484,6 +511,11 @@ class Step:
     )  # fmt: skip
 
     @property
+    def cost_usd(self) -> float | None:
+        """Dollars for the step's model calls; None when the model's price is unknown."""
+        return _opt_float(self.extra.get("cost_usd"))
+
+    @property
     def duration(self) -> float | None:
         """Seconds from start to finish, or None while the step has not finished."""
         if self.started_at is None or self.finished_at is None:
@@ -565,6 +597,11 @@ class Run:
             "pending", "steps", "workflow_version", "forked_from",
         }
     )  # fmt: skip
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Dollars spent on the run's model calls; None when no step's price is known."""
+        return _opt_float(self.extra.get("cost_usd"))
 
     @property
     def is_done(self) -> bool:
@@ -952,5 +989,54 @@ class WebhookDelivery:
             "next_attempt_at": _wire_time(self.next_attempt_at),
             "created_at": _wire_time(self.created_at),
             "delivered_at": _wire_time(self.delivered_at),
+        }
+        return _with_extra(wire, self.extra)
+
+
+# --- usage ------------------------------------------------------------------------------------
+
+
+@dataclass
+class UsageRow:
+    """What one workflow's runs used of one model on one UTC day (`usage.retrieve()`).
+    `cost_usd` is None when the model's price is unknown."""
+
+    date: str
+    workflow_id: str = ""
+    model: str = ""
+    runs: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    _KNOWN = frozenset(
+        {"date", "workflow_id", "model", "runs", "tokens_in", "tokens_out", "cost_usd"}
+    )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UsageRow:
+        """Build from the API\'s JSON; unknown fields go to `extra`."""
+        return cls(
+            date=_str(data.get("date"), ""),
+            workflow_id=_str(data.get("workflow_id"), ""),
+            model=_str(data.get("model"), ""),
+            runs=_int(data.get("runs")),
+            tokens_in=_int(data.get("tokens_in")),
+            tokens_out=_int(data.get("tokens_out")),
+            cost_usd=_opt_float(data.get("cost_usd")),
+            extra=_extra(data, set(cls._KNOWN)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API uses, `extra` fields included."""
+        wire = {
+            "date": self.date,
+            "workflow_id": self.workflow_id,
+            "model": self.model,
+            "runs": self.runs,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "cost_usd": self.cost_usd,
         }
         return _with_extra(wire, self.extra)

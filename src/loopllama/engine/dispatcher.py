@@ -9,6 +9,8 @@ queue-backed dispatcher for several worker processes implements the same four me
 - `start` recovers: runs left `queued` or `running` by a process that died are submitted
   again, and paused runs with a deadline get their timers back.
 - A database that is down does not lose runs: the pass is retried with backoff.
+- Slots are shared fairly (engine/fairness.py): round-robin across the accounts with runs
+  waiting, and at most LOOPLLAMA_MAX_CONCURRENT_RUNS_PER_ACCOUNT per account.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama import telemetry
 from loopllama.engine import transitions as t
+from loopllama.engine.fairness import FairSlots
 from loopllama.engine.runner import Runner
 from loopllama.ids import utcnow
 from loopllama.store.db import Database
 from loopllama.store.idempotency import purge_expired
-from loopllama.store.runs import pause_deadlines, unfinished_run_ids
+from loopllama.store.runs import account_of_run, pause_deadlines, unfinished_run_ids
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +100,11 @@ class LocalDispatcher:
         max_concurrent: int,
         shutdown_grace: float = 10.0,
         idempotency_hours: int = 24,
+        max_per_account: int | None = None,
     ) -> None:
         self._runner = runner
         self._db = db
-        self._slots = asyncio.Semaphore(max_concurrent)
+        self._slots = FairSlots(max_concurrent, max_per_account)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -169,10 +173,14 @@ class LocalDispatcher:
 
     async def _advance(self, run_id: str) -> None:
         failures = 0
+        account: str | None = None
         try:
             while True:
                 try:
-                    async with self._slots:
+                    if account is None:
+                        async with self._db.read() as conn:
+                            account = await account_of_run(conn, run_id) or ""
+                    async with self._slots.hold(account):
                         result = await self._runner.advance(run_id)
                 except (OperationalError, DBAPIError, PoolTimeout, OSError) as error:
                     # The database is unreachable: the run is safe in it; try again later.

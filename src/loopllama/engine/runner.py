@@ -44,6 +44,7 @@ from loopllama.providers.base import (
     ToolCallPart,
     ToolResultPart,
 )
+from loopllama.providers.pricing import CallUsage, PriceTable
 from loopllama.providers.registry import ProviderRegistry
 from loopllama.providers.routing import UnknownModel, route_model, unknown_model_message
 from loopllama.settings import Settings
@@ -88,6 +89,7 @@ class Runner:
         self.providers = providers
         self.settings = settings
         self.hub = hub or LocalHub()  # where text deltas go (engine/notify.py)
+        self.prices = PriceTable.from_file(settings.models.prices_file, providers.extra_names)
         self._drivers: dict[str, _RunDriver] = {}  # the runs this process is advancing
 
     async def advance(self, run_id: str) -> Advanced | None:
@@ -130,7 +132,11 @@ class _RunDriver:
         self.hub = runner.hub
         self.providers = runner.providers
         self.settings = runner.settings
+        self.prices = runner.prices
         self.run = run
+        # What the run has spent so far (its budget's meter); this attempt is its only writer.
+        self.spent_tokens: int = run["tokens_in"] + run["tokens_out"]
+        self.spent_cost: float | None = run.get("cost_usd")
         self.run_id: str = run["id"]
         self.attempt: int = run["attempt"]
         self.snapshot: dict[str, Any] = run["snapshot"]
@@ -305,9 +311,13 @@ class _RunDriver:
                 return await self._fail(step, problem)
             response = _storable(response)
             transcript.append(response.message)
+            cost = self._cost(step["model"], response)
+            self.spent_tokens += response.tokens_in + response.tokens_out
+            self.spent_cost = t.add_cost(self.spent_cost, cost)
+            over = t.over_budget(self.snapshot, self.spent_tokens, self.spent_cost)
             async with self.db.write() as conn:
-                if not response.tool_calls:
-                    await self._close(conn, step, prior, transcript, response)
+                if not response.tool_calls and over is None:
+                    await self._close(conn, step, prior, transcript, response, cost)
                     return Outcome.DONE
                 await t.record_turn(
                     conn,
@@ -318,7 +328,11 @@ class _RunDriver:
                     tokens_in=response.tokens_in,
                     tokens_out=response.tokens_out,
                     model_call=True,
+                    cost=cost,
                 )
+                if over is not None:  # the call is recorded (and paid for); no further one
+                    await t.fail_run(conn, self.run_id, self.attempt, step, over)
+                    return Outcome.FAILED
 
     async def _close(
         self,
@@ -327,6 +341,7 @@ class _RunDriver:
         prior: list[tuple[str, str]],
         transcript: list[Message],
         response: Any,
+        cost: float | None,
     ) -> None:
         """The step's final answer: close it and start the next step (or complete the run)."""
         order = step["order"]
@@ -343,6 +358,7 @@ class _RunDriver:
             tokens_out=response.tokens_out,
             output=response.text,
             next_step=following,
+            cost=cost,
         )
         self._completed = following is None
 
@@ -356,6 +372,15 @@ class _RunDriver:
                 publish(run_id, {"step_id": step_id, "order": order, "text": text})
 
         return on_text
+
+    def _cost(self, model: str, response: Any) -> float | None:
+        usage = CallUsage(
+            tokens_in=max(0, response.tokens_in - response.cache_read - response.cache_write),
+            tokens_out=response.tokens_out,
+            cache_read=response.cache_read,
+            cache_write=response.cache_write,
+        )
+        return self.prices.cost(model, usage)
 
     def _toolbox(self) -> dict[str, Any]:
         if self._tools is None:

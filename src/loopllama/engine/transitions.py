@@ -6,7 +6,9 @@
                        another run's (the source never changes)
     2. claim_run       an engine takes the run over: `running`, and a new attempt number
     3. start_step      a step row is recorded (once per crew position) with its input
-    4. record_turn     after each model call: transcript, tokens, number of calls
+    4. record_turn     after each model call: transcript, tokens, cost, number of calls
+    4b. over_budget    after each model call: has the run spent its max_tokens or
+                       max_cost_usd? (then fail_run, and no further model call)
     5. close_step      the step's last model call and output; in the same transaction the next
                        step starts, or the run completes when it was the last
     6. pause_run       `running` -> `waiting_input` with a `pending` request
@@ -162,6 +164,7 @@ def _run_row(
         "forked_from": forked_from,
         "active_seconds": 0.0,
         "trace_context": telemetry.traceparent(),
+        "cost_usd": None,
     }
 
 
@@ -207,6 +210,7 @@ async def derive_run(
         total_steps=len(carried),
         tokens_in=sum(step["tokens_in"] for step in carried),
         tokens_out=sum(step["tokens_out"] for step in carried),
+        cost_usd=add_cost(None, *(step.get("cost_usd") for step in carried)),
     )
     await conn.execute(sql.RUN_INSERT, row)
     new_step_ids: dict[str, str] = {}
@@ -301,6 +305,7 @@ def _step_row(run_id: str, *, order: int, role: str, model: str, step_input: str
         "transcript": [],
         "model_calls": 0,
         "forked": False,
+        "cost_usd": None,
     }
 
 
@@ -317,8 +322,10 @@ async def record_turn(
     tokens_in: int = 0,
     tokens_out: int = 0,
     model_call: bool = False,
+    cost: float | None = None,
 ) -> None:
-    """Persist the step's conversation so far (and the tokens of the call that extended it)."""
+    """Persist the step's conversation so far (and the tokens and dollars of the call that
+    extended it; `cost` None: unknown price)."""
     await _owned(
         conn,
         sql.RUN_ADD_TOKENS,
@@ -327,13 +334,46 @@ async def record_turn(
             "b_attempt": attempt,
             "b_tokens_in": tokens_in,
             "b_tokens_out": tokens_out,
+            "b_cost": cost,
         },
     )
     step["transcript"] = transcript
     step["tokens_in"] += tokens_in
     step["tokens_out"] += tokens_out
     step["model_calls"] += int(model_call)
+    step["cost_usd"] = add_cost(step.get("cost_usd"), cost)
     await conn.execute(sql.STEP_RECORD_TURN, _step_params(step))
+
+
+def add_cost(total: float | None, *costs: float | None) -> float | None:
+    """Sum of the known costs; None only while none is known."""
+    for cost in costs:
+        if cost is not None:
+            total = cost if total is None else total + cost
+    return total
+
+
+# 4b ------------------------------------------------------------------------------------------
+
+
+def over_budget(snapshot: dict[str, Any], tokens: int, cost: float | None) -> str | None:
+    """The failure reason when a run that has used `tokens` (in + out) and `cost` dollars is
+    over its workflow's budget, else None. Checked after every model call; reaching the
+    budget exactly is still within it."""
+    max_tokens = snapshot.get("max_tokens")
+    if max_tokens is not None and tokens > max_tokens:
+        return f"run exceeded its budget of {max_tokens} tokens"
+    max_cost = snapshot.get("max_cost_usd")
+    if max_cost is not None and cost is not None and cost > max_cost:
+        return f"run exceeded its budget of ${_dollar_text(max_cost)}"
+    return None
+
+
+def _dollar_text(amount: float) -> str:
+    """`0.5` -> `0.50`, `2` -> `2.00`, `0.005` -> `0.005`: cents at least, never `1e-05`."""
+    text = f"{amount:.6f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"{whole}.{cents.ljust(2, '0')}"
 
 
 def _step_params(step: dict[str, Any]) -> dict[str, Any]:
@@ -343,6 +383,7 @@ def _step_params(step: dict[str, Any]) -> dict[str, Any]:
         "b_tokens_in": step["tokens_in"],
         "b_tokens_out": step["tokens_out"],
         "b_model_calls": step["model_calls"],
+        "b_step_cost": step.get("cost_usd"),
         "b_output": step["output"],
         "b_finished_at": step["finished_at"],
     }
@@ -362,6 +403,7 @@ async def close_step(
     tokens_out: int,
     output: str,
     next_step: dict[str, Any] | None,
+    cost: float | None = None,
 ) -> dict[str, Any] | None:
     """Record the step's final model call and its output, then start `next_step` (order,
     role, model, step_input), or complete the run with `output` when there is none. One
@@ -372,6 +414,7 @@ async def close_step(
         "b_attempt": attempt,
         "b_tokens_in": tokens_in,
         "b_tokens_out": tokens_out,
+        "b_cost": cost,
     }
     if next_step is None:
         params.update(b_output=output, b_finished_at=now)
@@ -384,6 +427,7 @@ async def close_step(
         tokens_in=step["tokens_in"] + tokens_in,
         tokens_out=step["tokens_out"] + tokens_out,
         model_calls=step["model_calls"] + 1,
+        cost_usd=add_cost(step.get("cost_usd"), cost),
         output=output,
         finished_at=now,
     )

@@ -143,10 +143,15 @@ def _model_response(response: object) -> ModelResponse:
             parts.append(ToolCallPart(block.id, block.name, tool_input))
         # Other blocks (thinking, server tools) have no neutral form and are not sent back.
     usage = response.usage
+    # Anthropic reports cache reads and writes beside input_tokens, not inside it.
+    read = (getattr(usage, "cache_read_input_tokens", None) or 0) if usage else 0
+    write = (getattr(usage, "cache_creation_input_tokens", None) or 0) if usage else 0
     return ModelResponse(
         Message("assistant", tuple(parts)),
-        tokens_in=(usage.input_tokens or 0) if usage else 0,
+        tokens_in=((usage.input_tokens or 0) if usage else 0) + read + write,
         tokens_out=(usage.output_tokens or 0) if usage else 0,
         stop_reason=response.stop_reason or "end_turn",
         model=getattr(response, "model", None),
+        cache_read=read,
+        cache_write=write,
     )

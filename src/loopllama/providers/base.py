@@ -126,10 +126,14 @@ class ModelRequest:
 @dataclass(frozen=True, slots=True)
 class ModelResponse:
     message: Message  # role "assistant": text and/or tool calls
-    tokens_in: int
+    tokens_in: int  # every input token, cached ones included
     tokens_out: int
     stop_reason: str = "end_turn"
     model: str | None = None  # the model that answered, when the provider says (traces)
+    # The part of tokens_in read from / written to the provider's prompt cache (billed at
+    # their own rates, providers/pricing.py).
+    cache_read: int = 0
+    cache_write: int = 0
 
     @property
     def text(self) -> str:

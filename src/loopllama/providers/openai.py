@@ -253,10 +253,13 @@ def _model_response(completion: object) -> ModelResponse:
             )
     usage = completion.usage
     finish = choice.finish_reason
+    details = getattr(usage, "prompt_tokens_details", None) if usage else None
     return ModelResponse(
         Message("assistant", tuple(parts)),
         tokens_in=(usage.prompt_tokens or 0) if usage else 0,
         tokens_out=(usage.completion_tokens or 0) if usage else 0,
         stop_reason=_STOP_REASONS.get(finish, finish) if finish else "end_turn",
         model=getattr(completion, "model", None),
+        # OpenAI counts cached tokens inside prompt_tokens (and bills no cache writes).
+        cache_read=(getattr(details, "cached_tokens", None) or 0) if details else 0,
     )

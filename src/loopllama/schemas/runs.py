@@ -106,6 +106,8 @@ def run_public(row: dict[str, Any]) -> dict[str, Any]:
         # Extensions (part 7 and 8): a client may ignore them.
         "workflow_version": row["workflow_version"],
         "forked_from": row["forked_from"],
+        # Part 9: dollars, null when no step's model has a known price.
+        "cost_usd": _dollars(row.get("cost_usd")),
     }
 
 
@@ -135,6 +137,7 @@ def step_public(row: dict[str, Any], calls: list[dict[str, Any]] = ()) -> dict[s
         "tokens_out": row["tokens_out"],
         "started_at": iso(row["started_at"]),
         "finished_at": iso(row["finished_at"]),
+        "cost_usd": _dollars(row.get("cost_usd")),
         "forked": bool(row["forked"]),  # copied from the source run by a retry or a fork
         # An extension: the tool calls the agent made in this step, in order.
         "tool_calls": [tool_call_public(call) for call in calls],
@@ -150,3 +153,8 @@ def event_public(row: Any) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "data": row.data,
     }
+
+
+def _dollars(value: float | None) -> float | None:
+    # Floats summed call by call drift in the last digits; a micro-dollar is below any price.
+    return None if value is None else round(value, 6)

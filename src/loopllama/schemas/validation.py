@@ -107,12 +107,13 @@ def issue_message(issue: dict[str, Any]) -> str:
         if not isinstance(value, str):
             return f"Expected {options}, received {received(value)}"
         return f"Invalid enum value. Expected {options}, received '{value}'"
-    if kind in ("greater_than_equal", "greater_than"):
-        bound = ctx.get("ge", ctx.get("gt"))
-        return f"Number must be greater than or equal to {bound}"
+    if kind == "greater_than":
+        return f"Number must be greater than {_number(ctx['gt'])}"
+    if kind == "greater_than_equal":
+        return f"Number must be greater than or equal to {_number(ctx['ge'])}"
     if kind in ("less_than_equal", "less_than"):
         bound = ctx.get("le", ctx.get("lt"))
-        return f"Number must be less than or equal to {bound}"
+        return f"Number must be less than or equal to {_number(bound)}"
     if kind == "string_pattern_mismatch":
         return "Invalid"
     if kind == "value_error":
@@ -139,3 +140,8 @@ def query_int(raw: str | None, name: str, *, default: int, minimum: int, maximum
     if value > maximum:
         raise InvalidRequest(f"Invalid '{name}': Number must be less than or equal to {maximum}")
     return value
+
+
+def _number(bound: Any) -> Any:
+    """`0`, not `0.0`: zod prints a JavaScript number."""
+    return int(bound) if isinstance(bound, float) and bound.is_integer() else bound

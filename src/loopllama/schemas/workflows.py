@@ -99,6 +99,9 @@ Crew = Annotated[list[AgentIn], Field(min_length=1, max_length=10)]
 Tools = Annotated[list[CustomToolIn], Field(max_length=20)]
 # null: the server's LOOPLLAMA_MAX_RUN_SECONDS.
 MaxRunSeconds = Annotated[int, Field(ge=1, le=86_400)] | None
+# Run budgets (EXTENSIONS part 9): dollars > 0 and tokens in + out per run; null: none.
+MaxCostUsd = Annotated[float, Field(gt=0, le=1_000_000)] | None
+MaxTokens = Annotated[int, Field(ge=1, le=1_000_000_000)] | None
 
 
 class WorkflowCreate(_Body):
@@ -109,6 +112,8 @@ class WorkflowCreate(_Body):
     human_in_the_loop: HumanInTheLoopIn | None = None
     tools: Tools = Field(default_factory=list)
     max_run_seconds: MaxRunSeconds = None
+    max_cost_usd: MaxCostUsd = None
+    max_tokens: MaxTokens = None
 
 
 class WorkflowUpdate(_Body):
@@ -120,6 +125,8 @@ class WorkflowUpdate(_Body):
     human_in_the_loop: HumanInTheLoopIn | None = None
     tools: Tools = Field(default=None)  # type: ignore[assignment]
     max_run_seconds: MaxRunSeconds = None
+    max_cost_usd: MaxCostUsd = None
+    max_tokens: MaxTokens = None
     locked: bool = Field(default=None)  # type: ignore[assignment]
 
 
@@ -167,6 +174,8 @@ def workflow_public(row: dict[str, Any], *, with_updated_at: bool = True) -> dic
         "human_in_the_loop": row["human_in_the_loop"],
         "tools": masked_tools(row["tools"]),
         "max_run_seconds": row["max_run_seconds"],
+        "max_cost_usd": row["max_cost_usd"],
+        "max_tokens": row["max_tokens"],
         "version": row["version"],
         "locked": bool(row["locked"]),
         "created_at": iso(row["created_at"]),
@@ -185,7 +194,6 @@ def version_public(row: dict[str, Any]) -> dict[str, Any]:
         "human_in_the_loop": definition["human_in_the_loop"],
         "tools": masked_tools(definition["tools"]),
         "max_run_seconds": definition.get("max_run_seconds"),
-        # Budgets (part 9) are not built yet: always null, so clients can rely on the keys.
         "max_cost_usd": definition.get("max_cost_usd"),
         "max_tokens": definition.get("max_tokens"),
         "created_at": iso(row["created_at"]),

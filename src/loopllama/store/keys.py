@@ -36,6 +36,7 @@ _KEY_COLUMNS = (
     api_keys.c.expires_at,
     api_keys.c.last_used_at,
     api_keys.c.revoked_at,
+    api_keys.c.rate_limit,
 )
 
 
@@ -58,18 +59,29 @@ async def account_id_of(conn: AsyncConnection, name: str, *, create: bool) -> st
 
 
 async def create_key(
-    conn: AsyncConnection, account: str, label: str | None, grant: Grant | None = None
+    conn: AsyncConnection,
+    account: str,
+    label: str | None,
+    grant: Grant | None = None,
+    *,
+    rate_limit: str | None = None,
 ) -> tuple[str, str]:
     """Create a key for the account named `account` (created if new); by default an admin key
-    with no limit and no expiry. Returns (key id, the key itself)."""
+    with no limit and no expiry. `rate_limit` ("5/second"): the key's own request limit
+    instead of the server's. Returns (key id, the key itself)."""
     account_id = await account_id_of(conn, account, create=True)
     assert account_id is not None
-    row, key = await insert_key(conn, account_id, label, grant or Grant())
+    row, key = await insert_key(conn, account_id, label, grant or Grant(), rate_limit=rate_limit)
     return row["id"], key
 
 
 async def insert_key(
-    conn: AsyncConnection, account_id: str, label: str | None, grant: Grant
+    conn: AsyncConnection,
+    account_id: str,
+    label: str | None,
+    grant: Grant,
+    *,
+    rate_limit: str | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Create a key for an existing account. Returns (its row, the key itself)."""
     key = generate_key()
@@ -84,6 +96,7 @@ async def insert_key(
         "expires_at": grant.expires_at,
         "last_used_at": None,
         "revoked_at": None,
+        "rate_limit": rate_limit,
     }
     await conn.execute(api_keys.insert().values(key_hash=hash_key(key), **row))
     return row, key

@@ -125,3 +125,8 @@ async def get_events(
         query = query.where(run_events.c.id <= upto)
     rows = await conn.execute(query.order_by(run_events.c.id).limit(limit))
     return list(rows)
+
+
+async def account_of_run(conn: AsyncConnection, run_id: str) -> str | None:
+    """The account that owns `run_id` (fair scheduling needs it before the run is claimed)."""
+    return await conn.scalar(select(runs.c.account_id).where(runs.c.id == run_id))

@@ -13,7 +13,7 @@ engine/events.py) and return the counter, or the whole run when the event shows 
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Float, bindparam, case, cast, func, or_, select, update
 
 from loopllama.store.tables import api_keys, runs, steps, workflows
 
@@ -25,6 +25,7 @@ KEY_LOOKUP = select(
     api_keys.c.workflow_ids,
     api_keys.c.expires_at,
     api_keys.c.last_used_at,
+    api_keys.c.rate_limit,
 ).where(
     api_keys.c.key_hash == bindparam("b_key_hash"),
     api_keys.c.revoked_at.is_(None),
@@ -100,9 +101,17 @@ RUN_START_STEP = (  # step.started
     .returning(runs.c.last_event_id)
 )
 
+# A call of unknown price (b_cost null) leaves the run's cost as it is: null until some
+# call's price is known, then the sum of the known ones.
+_CALL_COST = cast(bindparam("b_cost"), Float)
+
 RUN_ADD_TOKENS = _owned_run_update().values(
     tokens_in=runs.c.tokens_in + bindparam("b_tokens_in"),
     tokens_out=runs.c.tokens_out + bindparam("b_tokens_out"),
+    cost_usd=case(
+        (_CALL_COST.is_(None), runs.c.cost_usd),
+        else_=func.coalesce(runs.c.cost_usd, 0.0) + _CALL_COST,
+    ),
 )
 
 RUN_ADD_TOKENS_NEXT_STEP = RUN_ADD_TOKENS.values(  # step.completed, step.started
@@ -128,6 +137,7 @@ STEP_RECORD_TURN = (
         tokens_in=bindparam("b_tokens_in"),
         tokens_out=bindparam("b_tokens_out"),
         model_calls=bindparam("b_model_calls"),
+        cost_usd=bindparam("b_step_cost"),
     )
 )
 

@@ -70,6 +70,8 @@ api_keys = Table(
     Column("expires_at", Timestamp, nullable=True),
     # Coarse (written at most once a minute per key), never a write per request.
     Column("last_used_at", Timestamp, nullable=True),
+    # "N/second|minute|hour": this key's request limit; null takes LOOPLLAMA_RATE_LIMIT.
+    Column("rate_limit", String(40), nullable=True),
 )
 
 workflows = Table(
@@ -85,6 +87,9 @@ workflows = Table(
     Column("human_in_the_loop", Json, nullable=True),
     Column("tools", Json, nullable=False),
     Column("max_run_seconds", Integer, nullable=True),  # null: the server's default
+    # Run budgets, checked after every model call; null: none.
+    Column("max_cost_usd", Float, nullable=True),
+    Column("max_tokens", Integer, nullable=True),
     # The current definition's number in `workflow_versions` (1 at create).
     Column("version", Integer, nullable=False, default=1),
     Column("locked", Boolean, nullable=False, default=False),
@@ -101,7 +106,8 @@ workflow_versions = Table(
     metadata,
     Column("workflow_id", Id, ForeignKey("workflows.id"), primary_key=True),
     Column("version", Integer, primary_key=True),
-    # model, crew, human_in_the_loop, tools, max_run_seconds: the fields a run snapshots.
+    # model, crew, human_in_the_loop, tools, max_run_seconds, max_cost_usd, max_tokens: the
+    # fields a run snapshots.
     Column("definition", Json, nullable=False),
     Column("created_at", Timestamp, nullable=False),
 )
@@ -139,6 +145,8 @@ runs = Table(
     Column("active_seconds", Float, nullable=False, default=0.0),
     # W3C traceparent of the trigger request when traces are on: the worker continues it.
     Column("trace_context", String(64), nullable=True),
+    # Dollars: the sum of the steps' known costs; null while no step has a known price.
+    Column("cost_usd", Float, nullable=True),
     Index("ix_runs_status", "status"),
     # The run lists (newest first, keyset-paginated on created_at, id), with and without a
     # status filter.
@@ -169,6 +177,8 @@ steps = Table(
     Column("model_calls", Integer, nullable=False, default=0),
     # Copied from another run by a retry or a fork: its output is reused, never recomputed.
     Column("forked", Boolean, nullable=False, default=False),
+    # Dollars for the step's model calls; null when the model's price is unknown.
+    Column("cost_usd", Float, nullable=True),
     UniqueConstraint("run_id", "order", name="uq_steps_run_order"),
 )
 

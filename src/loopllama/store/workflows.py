@@ -18,7 +18,15 @@ from loopllama.store.tables import workflow_versions, workflows
 
 # What a run executes: a change to any of these makes a new version; the rest (name,
 # description, status, locked) is bookkeeping.
-DEFINITION_FIELDS = ("model", "crew", "human_in_the_loop", "tools", "max_run_seconds")
+DEFINITION_FIELDS = (
+    "model",
+    "crew",
+    "human_in_the_loop",
+    "tools",
+    "max_run_seconds",
+    "max_cost_usd",
+    "max_tokens",
+)
 
 
 def definition_of(workflow: dict[str, Any]) -> dict[str, Any]:
@@ -37,6 +45,8 @@ async def insert_workflow(
         "updated_at": now,
         "deleted_at": None,
         "max_run_seconds": None,
+        "max_cost_usd": None,
+        "max_tokens": None,
         "version": 1,
         "locked": False,
         **values,

@@ -91,6 +91,8 @@ async def create_workflow(request: Request, account: AccountDep, services: Servi
         else None,
         "tools": [tool_record(tool) for tool in body.tools],
         "max_run_seconds": body.max_run_seconds,
+        "max_cost_usd": body.max_cost_usd,
+        "max_tokens": body.max_tokens,
     }
     check_workflow(values, services.providers)
     async with services.db.write() as conn:

@@ -74,6 +74,8 @@ class Workflows:
         crew: Sequence[AgentParam] | NotGiven = NOT_GIVEN,
         human_in_the_loop: HumanInTheLoopParam | NotGiven | None = NOT_GIVEN,
         tools: Sequence[ToolParam] | NotGiven = NOT_GIVEN,
+        max_cost_usd: float | NotGiven | None = NOT_GIVEN,
+        max_tokens: int | NotGiven | None = NOT_GIVEN,
         extra_body: Mapping[str, Any] | None = None,
     ) -> Workflow:
         """Create a workflow (201).
@@ -87,6 +89,9 @@ class Workflows:
                 (`{"role": ..., "systemPrompt": ...}`); the planner -> writer crew if left out.
             human_in_the_loop: e.g. `{"ask_questions": True, "approve_tools": ["send_email"]}`.
             tools: custom tools (`Tool(...)` or dicts) that agents may list by name.
+            max_cost_usd: a run's budget in dollars (> 0); over it, the run fails after the
+                model call that crossed it. None: no budget.
+            max_tokens: a run's budget in tokens (in + out, all steps). None: no budget.
             extra_body: more fields to send as they are (for server features newer than the SDK).
 
         Raises:
@@ -102,6 +107,8 @@ class Workflows:
                 "crew": crew,
                 "human_in_the_loop": human_in_the_loop,
                 "tools": tools,
+                "max_cost_usd": max_cost_usd,
+                "max_tokens": max_tokens,
             },
             extra_body,
         )
@@ -122,6 +129,8 @@ class Workflows:
         status: str | NotGiven = NOT_GIVEN,
         human_in_the_loop: HumanInTheLoopParam | NotGiven | None = NOT_GIVEN,
         tools: Sequence[ToolParam] | NotGiven = NOT_GIVEN,
+        max_cost_usd: float | NotGiven | None = NOT_GIVEN,
+        max_tokens: int | NotGiven | None = NOT_GIVEN,
         extra_body: Mapping[str, Any] | None = None,
     ) -> Workflow:
         """Change some fields of a workflow (PATCH); fields left out keep their value.
@@ -138,6 +147,8 @@ class Workflows:
                 "status": status,
                 "human_in_the_loop": human_in_the_loop,
                 "tools": tools,
+                "max_cost_usd": max_cost_usd,
+                "max_tokens": max_tokens,
             },
             extra_body,
         )
@@ -161,7 +172,7 @@ class Workflows:
         return self.update(workflow_id, extra_body={"locked": True})
 
     def unlock(self, workflow_id: str) -> Workflow:
-        """Unlock a locked workflow."""
+        """Unlock a workflow: it accepts changes, restores and deletes again."""
         return self.update(workflow_id, extra_body={"locked": False})
 
     def versions(self, workflow_id: str) -> list[WorkflowVersion]:
@@ -199,6 +210,8 @@ class AsyncWorkflows:
         crew: Sequence[AgentParam] | NotGiven = NOT_GIVEN,
         human_in_the_loop: HumanInTheLoopParam | NotGiven | None = NOT_GIVEN,
         tools: Sequence[ToolParam] | NotGiven = NOT_GIVEN,
+        max_cost_usd: float | NotGiven | None = NOT_GIVEN,
+        max_tokens: int | NotGiven | None = NOT_GIVEN,
         extra_body: Mapping[str, Any] | None = None,
     ) -> Workflow:
         """Create a workflow (201); the arguments are those of `Workflows.create`."""
@@ -210,6 +223,8 @@ class AsyncWorkflows:
                 "crew": crew,
                 "human_in_the_loop": human_in_the_loop,
                 "tools": tools,
+                "max_cost_usd": max_cost_usd,
+                "max_tokens": max_tokens,
             },
             extra_body,
         )
@@ -230,6 +245,8 @@ class AsyncWorkflows:
         status: str | NotGiven = NOT_GIVEN,
         human_in_the_loop: HumanInTheLoopParam | NotGiven | None = NOT_GIVEN,
         tools: Sequence[ToolParam] | NotGiven = NOT_GIVEN,
+        max_cost_usd: float | NotGiven | None = NOT_GIVEN,
+        max_tokens: int | NotGiven | None = NOT_GIVEN,
         extra_body: Mapping[str, Any] | None = None,
     ) -> Workflow:
         """Change some fields of a workflow (PATCH); see `Workflows.update`."""
@@ -242,6 +259,8 @@ class AsyncWorkflows:
                 "status": status,
                 "human_in_the_loop": human_in_the_loop,
                 "tools": tools,
+                "max_cost_usd": max_cost_usd,
+                "max_tokens": max_tokens,
             },
             extra_body,
         )
@@ -260,7 +279,7 @@ class AsyncWorkflows:
         return await self.update(workflow_id, extra_body={"locked": True})
 
     async def unlock(self, workflow_id: str) -> Workflow:
-        """Unlock a locked workflow."""
+        """Unlock a workflow; see `Workflows.unlock`."""
         return await self.update(workflow_id, extra_body={"locked": False})
 
     async def versions(self, workflow_id: str) -> list[WorkflowVersion]:

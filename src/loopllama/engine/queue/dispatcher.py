@@ -9,6 +9,10 @@ How a run travels (see jobs.py for the SQL):
 - a worker's job calls `Runner.advance`, which drives the run until it pauses or ends (one job
   per wake-up, not per step: procrastinate sends no notification when a run's lock frees).
 - a pause with a deadline defers a lock-less `expire_pause` job due at the deadline.
+- fairness: each wake-up gets its account's next turn as its priority (jobs.py, migration
+  0009), so workers take runs round-robin across accounts; a job whose account already holds
+  LOOPLLAMA_MAX_CONCURRENT_RUNS_PER_ACCOUNT runs in this process goes back to the queue with
+  its turn, due `AT_CAP_RETRY` seconds later, and the slot serves another account.
 - cancel: the API's transaction NOTIFYs `loopllama_cancel` with the run id; every worker
   LISTENs on it and the one advancing the run aborts it (its model call's HTTP request is
   closed). The cancel itself is already recorded, and fenced: a late write of the worker that
@@ -58,6 +62,7 @@ from loopllama.engine.runner import Runner
 from loopllama.ids import utcnow
 from loopllama.store.db import Database
 from loopllama.store.idempotency import purge_expired
+from loopllama.store.runs import account_of_run
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +117,19 @@ class _WakeUp(asyncio.Event):
             super().clear()
 
 
+AT_CAP_RETRY = 0.2  # seconds before a job of an account at its cap is offered again
+
+
+class AccountAtCap(Exception):
+    """This process already advances as many runs of the job's account as it may."""
+
+
 class _HandBack(BaseRetryStrategy):
     """Where an interrupted job goes: back to the queue, for any worker to pick up."""
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, AccountAtCap):  # keeps its priority, i.e. its turn
+            return RetryDecision(retry_in={"seconds": AT_CAP_RETRY})
         if isinstance(exception, (asyncio.CancelledError, pq_errors.JobAborted)):
             return RetryDecision(retry_in={"seconds": 0})  # a stopping worker: resume now
         if isinstance(exception, TRANSIENT):
@@ -134,9 +148,17 @@ class QueueDispatcher:
     ones too); `start` turns this process into a worker as well."""
 
     def __init__(
-        self, runner: Runner, db: Database, *, concurrency: int, options: WorkerSettings
+        self,
+        runner: Runner,
+        db: Database,
+        *,
+        concurrency: int,
+        options: WorkerSettings,
+        max_per_account: int | None = None,
     ) -> None:
         self._runner = runner
+        self._max_per_account = max_per_account
+        self._per_account: dict[str, int] = {}  # runs this process advances, by account
         self._db = db
         self._concurrency = concurrency
         self._options = options
@@ -245,6 +267,7 @@ class QueueDispatcher:
     # -- the tasks --------------------------------------------------------------------------
 
     async def _advance_run(self, run_id: str) -> None:
+        account = await self._take_account_share(run_id)
         self._advancing.add(run_id)
         try:
             result = await self._runner.advance(run_id)
@@ -261,8 +284,30 @@ class QueueDispatcher:
             return
         finally:
             self._advancing.discard(run_id)
+            if account is not None:
+                self._release_account_share(account)
         if result is not None and result.pause_deadline is not None:
             await self._defer_expiry(run_id, result.pause_deadline)
+
+    async def _take_account_share(self, run_id: str) -> str | None:
+        """Count the run against its account's cap in this process (None: no cap set);
+        `AccountAtCap` when the account has no share left here."""
+        if self._max_per_account is None:
+            return None
+        async with self._db.read() as conn:
+            account = await account_of_run(conn, run_id) or ""
+        held = self._per_account.get(account, 0)
+        if held >= self._max_per_account:
+            raise AccountAtCap(account)
+        self._per_account[account] = held + 1
+        return account
+
+    def _release_account_share(self, account: str) -> None:
+        held = self._per_account[account] - 1
+        if held:
+            self._per_account[account] = held
+        else:
+            del self._per_account[account]
 
     async def _expire_pause(self, run_id: str) -> None:
         async with self._db.write() as conn:

@@ -27,9 +27,10 @@ _DEFER_EXPIRY = text(
     "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL, "
     "CAST(:args AS jsonb), CAST(:at AS timestamptz))::procrastinate_job_to_defer_v1]))"
 )
-# One round trip (migration 0003): procrastinate_defer_jobs_v1 inside an exception block, so a
-# second wake-up refused by the queueing lock leaves the caller's transaction intact.
-_DEFER_RUN = text("SELECT loopllama_defer_run_v1(:run_id, :task, :queue)")
+# One round trip (migrations 0003, 0009): procrastinate_defer_jobs_v1 inside an exception
+# block, so a second wake-up refused by the queueing lock leaves the caller's transaction
+# intact; the job's priority is its account's next turn (fairness across accounts).
+_DEFER_RUN = text("SELECT loopllama_defer_run_v2(:run_id, :task, :queue)")
 
 
 def run_lock(run_id: str) -> str:

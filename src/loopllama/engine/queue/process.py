@@ -31,8 +31,15 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
     registry = ProviderRegistry(settings)
     hub = hub_for(db)  # a worker only publishes text deltas; it never listens
     runner = Runner(db, registry, settings, hub)
+    await asyncio.to_thread(runner.prices.preload)
     concurrency = settings.engine.max_concurrent_runs
-    dispatcher = QueueDispatcher(runner, db, concurrency=concurrency, options=options)
+    dispatcher = QueueDispatcher(
+        runner,
+        db,
+        concurrency=concurrency,
+        options=options,
+        max_per_account=settings.engine.max_concurrent_runs_per_account,
+    )
     webhooks = WebhookWorker(db, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
