@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from loopllama.api.deps import AccountDep, ServicesDep, get_workflow_or_404, parse_json
 from loopllama.api.errors import JSON
 from loopllama.api.openapi import body_of, responses
+from loopllama.api.services import Services
 from loopllama.engine.prompts import DEFAULT_CREW
 from loopllama.engine.workflow_rules import check_workflow
 from loopllama.schemas.validation import validate
@@ -52,7 +53,7 @@ async def create_workflow(request: Request, account: AccountDep, services: Servi
         else None,
         "tools": [tool_record(tool) for tool in body.tools],
     }
-    check_workflow(values, services.providers)
+    check_workflow(values, services.providers, smtp_configured=_smtp(services))
     async with services.db.write() as conn:
         row = await store.insert_workflow(conn, account, values)
     return JSON({"data": workflow_public(row, with_updated_at=False)}, status_code=201)
@@ -79,9 +80,13 @@ async def update_workflow(
         row = await get_workflow_or_404(conn, account, workflow_id)
         body = validate(WorkflowUpdate, parse_json(raw))
         changes = _changes(body, row)
-        check_workflow({**row, **changes}, services.providers)
+        check_workflow({**row, **changes}, services.providers, smtp_configured=_smtp(services))
         changes = await store.update_workflow(conn, workflow_id, changes)
     return JSON({"data": workflow_public({**row, **changes})})
+
+
+def _smtp(services: Services) -> bool:
+    return services.settings.tools.smtp_url is not None
 
 
 def _changes(body: WorkflowUpdate, row: dict[str, Any]) -> dict[str, Any]:
