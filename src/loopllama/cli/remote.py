@@ -110,6 +110,9 @@ def _load_definition(path: str) -> dict[str, Any]:
         except OSError as exc:
             message = f"cannot read {path}: {exc.strerror}"
             raise click.BadParameter(message, param_hint="-f") from exc
+        except UnicodeDecodeError as exc:
+            message = f"cannot read {path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            raise click.BadParameter(message, param_hint="-f") from exc
     if suffix == ".json":
         data = _parse_json(text, path)
     elif suffix in (".yaml", ".yml"):
@@ -121,6 +124,13 @@ def _load_definition(path: str) -> dict[str, Any]:
             data = _parse_yaml(text, path)
     if not isinstance(data, dict):
         raise click.BadParameter(f"{path} must hold one object (a mapping)", param_hint="-f")
+    try:
+        json.dumps(data)
+    except (TypeError, ValueError) as exc:  # YAML dates, binary, sets...: not JSON values
+        raise click.BadParameter(
+            f"{path} holds a value JSON cannot carry ({exc}); quote it as a string",
+            param_hint="-f",
+        ) from exc
     return data
 
 
