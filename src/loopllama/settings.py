@@ -1,7 +1,8 @@
 """Configuration: one `Settings` object built from environment variables, in nested sections.
 
-Every field is described; `loopllama serve --help` and the README list the variables. Sections
-read their own variables (`LOOPLLAMA_DATABASE_URL`, `ANTHROPIC_API_KEY`, ...), so a test can build
+Every field is described; `loopllama serve --help` and the README list the variables, which may
+also be written in a `.env` file in the working directory. Sections read their own variables
+(`LOOPLLAMA_DATABASE_URL`, `ANTHROPIC_API_KEY`, ...), so a test can build
 `Settings(database=DatabaseSettings(url=...))` without touching the environment.
 """
 
@@ -18,7 +19,11 @@ def _env(name: str) -> AliasChoices:
 
 
 class _Section(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # `.env` in the working directory fills what the environment does not set: a variable set
+    # in the environment wins over the same line in `.env`. Unrelated lines there are ignored.
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=True, env_file=".env", env_file_encoding="utf-8"
+    )
 
 
 class DatabaseSettings(_Section):
@@ -44,6 +49,11 @@ class ServerSettings(_Section):
     )
     log_level: str = Field(
         "info", validation_alias=_env("LOOPLLAMA_LOG_LEVEL"), description="Python log level."
+    )
+    access_log: bool = Field(
+        True,
+        validation_alias=_env("LOOPLLAMA_ACCESS_LOG"),
+        description="One INFO line per request: method, route, status, duration.",
     )
 
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from loopllama.api.access_log import AccessLog
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.openapi import install_openapi
 from loopllama.api.routes import health, runs, workflows
@@ -67,6 +68,8 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    if settings.server.access_log:
+        app.add_middleware(AccessLog)  # added last: outermost, so it sees every final status
     app.include_router(health.router)
     app.include_router(workflows.router)
     app.include_router(runs.router)

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loopllama.engine import runlog
 from loopllama.errors import InvalidRequest, RunNotWaiting
 from loopllama.ids import new_id, utcnow
 from loopllama.store import statements as sql
@@ -86,6 +87,7 @@ async def create_run(
         "attempt": 0,
     }
     await conn.execute(sql.RUN_INSERT, row)
+    runlog.changed(row, "queued")
     return row
 
 
@@ -109,6 +111,7 @@ async def claim_run(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None
             "b_started_at": run["started_at"],
         },
     )
+    runlog.changed(run, "running", attempt=run["attempt"])
     return run
 
 
@@ -132,6 +135,7 @@ async def start_step(
         {"b_run": run_id, "b_attempt": attempt, "b_total_steps": order + 1},
     )
     await conn.execute(sql.STEP_INSERT, row)
+    runlog.progress(run_id, step=(order, role))
     return row
 
 
@@ -179,6 +183,7 @@ async def record_turn(
             "b_tokens_out": tokens_out,
         },
     )
+    runlog.progress(run_id, tokens_in=tokens_in, tokens_out=tokens_out)
     step["transcript"] = transcript
     step["tokens_in"] += tokens_in
     step["tokens_out"] += tokens_out
@@ -238,10 +243,13 @@ async def close_step(
         finished_at=now,
     )
     await conn.execute(sql.STEP_CLOSE, _step_params(step))
+    runlog.progress(run_id, tokens_in=tokens_in, tokens_out=tokens_out)
     if next_step is None:
+        runlog.changed(run_id, "completed")
         return None
     row = _step_row(run_id, **next_step)
     await conn.execute(sql.STEP_INSERT, row)
+    runlog.progress(run_id, step=(next_step["order"], next_step["role"]))
     return row
 
 
@@ -263,6 +271,7 @@ async def pause_run(
     await _fence(
         conn, run_id, attempt, status="waiting_input", pending=pending, pause_deadline=deadline
     )
+    runlog.changed(run_id, "waiting_input", waiting_for=pending.get("kind"))
     return deadline
 
 
@@ -295,6 +304,7 @@ async def respond(
     )
     if result.rowcount != 1:
         raise RunNotWaiting()
+    runlog.changed(run, "running", answer=action)
     if action == "input":
         await _decide_call(conn, pending, "answered", answer or "", is_error=False)
     elif action == "approve":
@@ -356,6 +366,7 @@ async def expire_pause(conn: AsyncConnection, run_id: str, now: datetime) -> str
     else:
         result = f"Declined automatically: {why}. The action was not performed."
     await _decide_call(conn, row.pending, "rejected", result, is_error=True)
+    runlog.changed(dict(row._mapping), "running", answer="timed_out")
     return "rejected"
 
 
@@ -364,6 +375,7 @@ async def expire_pause(conn: AsyncConnection, run_id: str, now: datetime) -> str
 
 async def complete_run(conn: AsyncConnection, run_id: str, attempt: int, output: str) -> None:
     await _fence(conn, run_id, attempt, status="completed", output=output, finished_at=utcnow())
+    runlog.changed(run_id, "completed")
 
 
 # 10 ------------------------------------------------------------------------------------------
@@ -399,6 +411,7 @@ async def _fail(
             pause_deadline=None,
         )
     )
+    runlog.changed(run_id, "failed", step=f"{order + 1}/{role}", error=reason)
 
 
 async def fail_run_without_step(conn: AsyncConnection, run_id: str, reason: str) -> None:
@@ -408,6 +421,7 @@ async def fail_run_without_step(conn: AsyncConnection, run_id: str, reason: str)
         .where(runs.c.id == run_id, runs.c.status.not_in(tuple(TERMINAL)))
         .values(status="failed", output=None, error=reason, finished_at=utcnow(), pending=None)
     )
+    runlog.changed(run_id, "failed", error=reason)
 
 
 # Tool-call ledger (at most once) -------------------------------------------------------------
