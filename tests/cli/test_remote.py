@@ -237,6 +237,23 @@ async def test_run_no_wait_prints_the_run_id(invoke, write):
     assert queued.json()["status"] == "queued"
 
 
+async def test_runs_show_prints_each_steps_output_once(invoke, write, fake_provider):
+    workflow_id = await create(invoke, write, WORKFLOW)
+    fake_provider.enqueue(reply("1. Define flags\n2. Ship", 180, 120), reply("Flags help.", 232, 1))
+    outcome = await invoke("run", workflow_id, "Draft a brief.", *FAST)
+    assert outcome.exit_code == 0, outcome.stderr
+    run_id = (await invoke("runs", "list", workflow_id, "--json")).json()[0]["id"]
+
+    shown = await invoke("runs", "show", run_id)
+    assert shown.exit_code == 0
+    text = shown.stdout
+    assert "1. planner" in text and "       1. Define flags\n       2. Ship\n" in text
+    assert text.count("Flags help.") == 1 and text.rstrip().endswith("Flags help.")
+
+    brief = await invoke("runs", "show", run_id, "--no-steps")
+    assert "Define flags" not in brief.stdout and brief.stdout.count("Flags help.") == 1
+
+
 async def test_a_failed_run_exits_1(invoke, write, fake_provider):
     workflow_id = await create(invoke, write, WORKFLOW)
     fake_provider.enqueue(ProviderStatusError(400, "prompt is too long"))

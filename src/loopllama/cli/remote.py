@@ -383,15 +383,21 @@ def runs_list(client: LoopLlama, workflow_id: str, as_json: bool) -> None:
 
 @runs.command("show")
 @click.argument("run_id")
+@click.option(
+    "--steps/--no-steps",
+    default=True,
+    show_default=True,
+    help="Print what each agent wrote under its step.",
+)
 @json_option
 @with_client
-def runs_show(client: LoopLlama, run_id: str, as_json: bool) -> None:
-    """Show a run: status, steps, what it waits for, output."""
+def runs_show(client: LoopLlama, run_id: str, steps: bool, as_json: bool) -> None:
+    """Show a run: status, each step and its output, what it waits for, the final output."""
     run = client.runs.retrieve(run_id)
     if as_json:
         out.echo_json(run.to_dict())
     else:
-        click.echo(out.run_details(run))
+        click.echo(out.run_details(run, step_outputs=steps))
 
 
 @runs.command("follow")
