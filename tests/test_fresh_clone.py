@@ -86,7 +86,8 @@ def _borrowed_venv(clone: Path) -> None:
         "import sys\nfrom loopllama.cli.main import cli\nsys.exit(cli())\n"
     )
     script.chmod(0o755)
-    stamp = hashlib.sha256((clone / "pyproject.toml").read_bytes()).hexdigest()
+    installed = (clone / "pyproject.toml").read_bytes() + (clone / "scripts/bootstrap").read_bytes()
+    stamp = hashlib.sha256(installed).hexdigest()
     (clone / ".venv" / ".loopllama-installed").write_text(stamp + "\n")
 
 
