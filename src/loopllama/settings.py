@@ -134,7 +134,8 @@ class ProviderSettings(_Section):
     local_threads: int | None = Field(
         None,
         validation_alias=_env("LOOPLLAMA_LOCAL_THREADS"),
-        description="CPU threads for the local model; unset: all cores.",
+        description="CPU threads for the local model; unset: half the logical CPUs (one on "
+        "a 2-core machine, where the server needs the other).",
     )
 
     @property
