@@ -42,6 +42,9 @@ def quickstart(run_input: str, state_dir: Path) -> None:
     state_path = state_dir / "quickstart.json"
     env = dict(os.environ)
     env.setdefault("LOOPLLAMA_DATABASE_URL", f"sqlite:///{database}")
+    # The embedded model writes a few tokens per second on a busy machine: give each of its
+    # calls ten minutes rather than the 60 s meant for a remote API.
+    env.setdefault("LOOPLLAMA_MODEL_TIMEOUT", "600")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     click.echo("LoopLlama quickstart")
@@ -87,7 +90,7 @@ def _run(http: httpx.Client, workflow: dict, run_input: str) -> None:
             _show_step(step, total, shown)
         if run["status"] in ("completed", "failed", "waiting_input"):
             break
-        time.sleep(0.25)
+        time.sleep(0.5)
     if run["status"] == "completed":
         click.echo(f"Final output ({run['tokens_in']} tokens in, {run['tokens_out']} out):\n")
         click.echo(run["output"])
