@@ -88,7 +88,7 @@ def _borrowed_venv(clone: Path) -> None:
     script.chmod(0o755)
     installed = (clone / "pyproject.toml").read_bytes() + (clone / "scripts/bootstrap").read_bytes()
     stamp = hashlib.sha256(installed).hexdigest()
-    (clone / ".venv" / ".loopllama-installed").write_text(stamp + "\n")
+    (clone / ".venv" / ".loopllama-installed").write_text(stamp + " server,local,dev\n")
 
 
 @pytest.mark.timeout(600)

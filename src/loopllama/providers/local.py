@@ -185,10 +185,11 @@ class LocalProvider:
             raise ProviderError(f"local model could not be loaded from {path}: {exc}") from None
         self._server = server
         logger.info(
-            "local model %s loaded in %.2f s (%d threads, %d-token context)",
+            "local model %s loaded in %.2f s (%d thread%s, %d-token context)",
             path.name,
             time.perf_counter() - started,
             self._threads,
+            "" if self._threads == 1 else "s",
             CONTEXT_TOKENS,
         )
 
