@@ -55,7 +55,7 @@ async def main(threads: int, calls: int) -> dict:
         "answer_tokens_per_second": [round(r, 1) for r in answer_rates],
     }
     print(
-        f"local model, {threads} threads: loaded in {load:.2f} s (first call included); "
+        f"local model, {threads} thread(s): loaded in {load:.2f} s (first call included); "
         f"prompt {first.tokens_in} tokens at {sorted(prompt_rates)[len(prompt_rates) // 2]:.0f} "
         f"tok/s; answer at {sorted(answer_rates)[len(answer_rates) // 2]:.1f} tok/s (medians)"
     )
