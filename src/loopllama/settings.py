@@ -1,7 +1,8 @@
 """Configuration: one `Settings` object built from environment variables, in nested sections.
 
-Every field is described; `loopllama serve --help` and the README list the variables. Sections
-read their own variables (`LOOPLLAMA_DATABASE_URL`, `ANTHROPIC_API_KEY`, ...), so a test can build
+Every field is described; `loopllama serve --help` and the README list the variables, which may
+also be written in a `.env` file in the working directory. Sections read their own variables
+(`LOOPLLAMA_DATABASE_URL`, `ANTHROPIC_API_KEY`, ...), so a test can build
 `Settings(database=DatabaseSettings(url=...))` without touching the environment.
 """
 
@@ -18,7 +19,11 @@ def _env(name: str) -> AliasChoices:
 
 
 class _Section(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # `.env` in the working directory fills what the environment does not set: a variable set
+    # in the environment wins over the same line in `.env`. Unrelated lines there are ignored.
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=True, env_file=".env", env_file_encoding="utf-8"
+    )
 
 
 class DatabaseSettings(_Section):
@@ -64,6 +69,11 @@ class ServerSettings(_Section):
         validation_alias=_env("LOOPLLAMA_STREAM_KEEPALIVE"),
         description="Seconds of silence after which a run's event stream sends a `: keep-alive` "
         "comment (proxies close idle connections).",
+    )
+    access_log: bool = Field(
+        True,
+        validation_alias=_env("LOOPLLAMA_ACCESS_LOG"),
+        description="One INFO line per request: method, route, status, duration.",
     )
 
 
@@ -151,7 +161,8 @@ class ProviderSettings(_Section):
     local_threads: int | None = Field(
         None,
         validation_alias=_env("LOOPLLAMA_LOCAL_THREADS"),
-        description="CPU threads for the local model; unset: all cores.",
+        description="CPU threads for the local model; unset: half the logical CPUs (one on "
+        "a 2-core machine, where the server needs the other).",
     )
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from pydantic import SecretStr
 
 from loopllama.engine.prompts import DEFAULT_CREW
 from loopllama.settings import ProviderSettings
@@ -253,3 +254,43 @@ async def test_delete_hides_the_workflow_but_keeps_its_runs(client):
     assert (await client.delete(f"/v1/workflows/{created['id']}")).status_code == 404
     kept = await client.get(f"/v1/runs/{run['data']['id']}")
     assert kept.status_code == 200
+
+
+SMTP_HINT = "set LOOPLLAMA_SMTP_URL"
+EMAILER = [{"role": "mailer", "systemPrompt": "Send the update.", "tools": ["send_email"]}]
+
+
+async def test_send_email_without_smtp_is_refused_at_create_and_patch(client):
+    response = await client.post(
+        "/v1/workflows", json={"name": "Mailer", "model": "fake/test", "crew": EMAILER}
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error.startswith("Agent 'mailer' uses send_email, but this server has no SMTP server")
+    assert SMTP_HINT in error and "LOOPLLAMA_SMTP_FROM" in error
+
+    workflow = await create(client)
+    response = await client.patch(f"/v1/workflows/{workflow['id']}", json={"crew": EMAILER})
+    assert response.status_code == 400
+    assert SMTP_HINT in response.json()["error"]
+    # Unchanged by the refused PATCH.
+    stored = (await client.get(f"/v1/workflows/{workflow['id']}")).json()["data"]
+    assert stored["crew"] == workflow["crew"]
+
+
+async def test_send_email_with_smtp_configured_is_accepted(settings, api_key):
+    configured = settings.model_copy(
+        update={
+            "providers": ProviderSettings(anthropic_api_key="sk-ant-x"),
+            "tools": settings.tools.model_copy(
+                update={"smtp_url": SecretStr("smtp://127.0.0.1:2525")}
+            ),
+        }
+    )
+    async with app_client(configured, api_key, run_engine=False) as http:
+        response = await http.post(
+            "/v1/workflows",
+            json={"name": "Mailer", "model": "claude-sonnet-4-6", "crew": EMAILER},
+        )
+    assert response.status_code == 201, response.text
+    assert response.json()["data"]["crew"] == EMAILER

@@ -134,6 +134,53 @@ async def test_workflows_create_with_a_bad_file_is_a_usage_error(invoke, write, 
     )
 
 
+WRONG_SHAPES = [
+    ("crew: writer\n", "Expected array, received string"),
+    ("crew:\n  role: w\n  systemPrompt: p\n", "Expected array, received object"),
+    ("crew: [writer]\n", "Expected object, received string"),
+    ("tools: [send_email]\n", "Expected object, received string"),
+    ("human_in_the_loop: yes\n", "Expected object, received boolean"),
+]
+
+
+@pytest.mark.parametrize(("fields", "message"), WRONG_SHAPES)
+async def test_wrong_shaped_yaml_is_the_apis_one_line_400(invoke, tmp_path, fields, message):
+    path = tmp_path / "workflow.yaml"
+    path.write_text("name: Shapes\nmodel: fake/test\n" + fields)
+    outcome = await invoke("workflows", "create", "-f", str(path))
+    assert outcome.exit_code == 3, outcome.stderr
+    line = one_line(outcome.stderr)
+    assert line.startswith("Error: ") and message in line and "(HTTP 400)" in line
+
+
+async def test_wrong_shaped_update_is_the_apis_one_line_400(invoke, write, tmp_path):
+    workflow_id = await create(invoke, write, WORKFLOW)
+    path = tmp_path / "change.yaml"
+    path.write_text("crew: writer\n")
+    outcome = await invoke("workflows", "update", workflow_id, "-f", str(path))
+    assert outcome.exit_code == 3
+    assert "Expected array, received string (HTTP 400)" in one_line(outcome.stderr)
+
+
+async def test_files_the_cli_cannot_read_exit_2_with_one_line(invoke, tmp_path):
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"name: \xff\xfe\x00 broken")
+    dated = tmp_path / "dated.yaml"
+    dated.write_text("name: Dated\ndescription: 2024-01-01\n")
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- name: one\n")
+    for path, said in (
+        (binary, "not UTF-8 text"),
+        (dated, "JSON cannot carry"),
+        (listed, "must hold one object"),
+        (tmp_path, "cannot read"),  # a directory
+        (tmp_path / "missing.yaml", "cannot read"),
+    ):
+        outcome = await invoke("workflows", "create", "-f", str(path))
+        assert outcome.exit_code == 2, (path, outcome.stderr)
+        assert said in outcome.stderr and "Traceback" not in outcome.stderr
+
+
 async def test_workflows_pause_activate_update_delete(invoke, write):
     workflow_id = await create(invoke, write, WORKFLOW)
     paused = await invoke("workflows", "pause", workflow_id)
@@ -202,6 +249,23 @@ async def test_run_no_wait_prints_the_run_id(invoke, write):
     assert shown.json()["id"] == run_id and shown.json()["input"] == "Draft."
     queued = await invoke("run", workflow_id, "Again.", "--no-wait", "--json")
     assert queued.json()["status"] == "queued"
+
+
+async def test_runs_show_prints_each_steps_output_once(invoke, write, fake_provider):
+    workflow_id = await create(invoke, write, WORKFLOW)
+    fake_provider.enqueue(reply("1. Define flags\n2. Ship", 180, 120), reply("Flags help.", 232, 1))
+    outcome = await invoke("run", workflow_id, "Draft a brief.", *FAST)
+    assert outcome.exit_code == 0, outcome.stderr
+    run_id = (await invoke("runs", "list", workflow_id, "--json")).json()[0]["id"]
+
+    shown = await invoke("runs", "show", run_id)
+    assert shown.exit_code == 0
+    text = shown.stdout
+    assert "1. planner" in text and "       1. Define flags\n       2. Ship\n" in text
+    assert text.count("Flags help.") == 1 and text.rstrip().endswith("Flags help.")
+
+    brief = await invoke("runs", "show", run_id, "--no-steps")
+    assert "Define flags" not in brief.stdout and brief.stdout.count("Flags help.") == 1
 
 
 async def test_a_failed_run_exits_1(invoke, write, fake_provider):

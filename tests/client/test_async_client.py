@@ -417,3 +417,20 @@ async def test_ids_are_checked_and_escaped(sdk):
         await sdk.runs.retrieve("")
     with pytest.raises(NotFoundError):
         await sdk.runs.retrieve("../workflows")  # escaped: never reaches another route
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"crew": "writer"}, "Expected array, received string"),
+        ({"crew": {"role": "w", "systemPrompt": "p"}}, "Expected array, received object"),
+        ({"tools": ["send_email"]}, "Expected object, received string"),
+    ],
+)
+async def test_wrong_shapes_are_the_servers_400_not_a_python_error(sdk, fields, message):
+    with pytest.raises(BadRequestError) as caught:
+        await sdk.workflows.create(name="Shapes", model="fake/test", **fields)
+    with pytest.raises(BadRequestError):
+        workflow = await sdk.workflows.create(name="Fine", model="fake/test")
+        await sdk.workflows.update(workflow.id, **fields)
+    assert message in caught.value.message

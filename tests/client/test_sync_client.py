@@ -57,6 +57,21 @@ def test_list_pages(sdk):
     assert [w.id for w in rest] == [ids[0]] and rest.has_more is False
 
 
+WRONG_SHAPES = [
+    ({"crew": "writer"}, "Expected array, received string"),
+    ({"crew": {"role": "w", "systemPrompt": "p"}}, "Expected array, received object"),
+    ({"crew": ["writer"]}, "Expected object, received string"),
+    ({"tools": ["send_email"]}, "Expected object, received string"),
+]
+
+
+@pytest.mark.parametrize(("fields", "message"), WRONG_SHAPES)
+def test_wrong_shapes_are_the_servers_400_not_a_python_error(sdk, fields, message):
+    with pytest.raises(BadRequestError) as caught:
+        sdk.workflows.create(name="Shapes", **fields)
+    assert message in caught.value.message
+
+
 def test_runs_through_a_pause(sdk, provider_server):
     workflow = sdk.workflows.create(
         name="Asker",

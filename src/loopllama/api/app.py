@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from loopllama import telemetry
+from loopllama.api.access_log import AccessLog
 from loopllama.api.docs_ui import install_docs
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.guards import PathGuard
@@ -98,6 +99,8 @@ def create_app(
     app.add_middleware(RequestTelemetry)
     telemetry.instrument(app)
     app.add_middleware(PathGuard)
+    if settings.server.access_log:
+        app.add_middleware(AccessLog)  # added last: outermost, so it sees every final status
     app.include_router(health.router)
     app.include_router(workflows.router)
     app.include_router(runs.router)

@@ -126,6 +126,9 @@ def _load_definition(path: str) -> dict[str, Any]:
         except OSError as exc:
             message = f"cannot read {path}: {exc.strerror}"
             raise click.BadParameter(message, param_hint="-f") from exc
+        except UnicodeDecodeError as exc:
+            message = f"cannot read {path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            raise click.BadParameter(message, param_hint="-f") from exc
     if suffix == ".json":
         data = _parse_json(text, path)
     elif suffix in (".yaml", ".yml"):
@@ -137,6 +140,13 @@ def _load_definition(path: str) -> dict[str, Any]:
             data = _parse_yaml(text, path)
     if not isinstance(data, dict):
         raise click.BadParameter(f"{path} must hold one object (a mapping)", param_hint="-f")
+    try:
+        json.dumps(data)
+    except (TypeError, ValueError) as exc:  # YAML dates, binary, sets...: not JSON values
+        raise click.BadParameter(
+            f"{path} holds a value JSON cannot carry ({exc}); quote it as a string",
+            param_hint="-f",
+        ) from exc
     return data
 
 
@@ -444,15 +454,21 @@ def runs_list(
 
 @runs.command("show")
 @click.argument("run_id")
+@click.option(
+    "--steps/--no-steps",
+    default=True,
+    show_default=True,
+    help="Print what each agent wrote under its step.",
+)
 @json_option
 @with_client
-def runs_show(client: LoopLlama, run_id: str, as_json: bool) -> None:
-    """Show a run: status, steps, what it waits for, output."""
+def runs_show(client: LoopLlama, run_id: str, steps: bool, as_json: bool) -> None:
+    """Show a run: status, each step and its output, what it waits for, the final output."""
     run = client.runs.retrieve(run_id)
     if as_json:
         out.echo_json(run.to_dict())
     else:
-        click.echo(out.run_details(run))
+        click.echo(out.run_details(run, step_outputs=steps))
 
 
 @runs.command("follow")

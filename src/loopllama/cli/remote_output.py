@@ -359,7 +359,9 @@ def paused_agent(run: Run) -> str:
     return unfinished[-1].role if unfinished else "the agent"
 
 
-def run_details(run: Run) -> str:
+def run_details(run: Run, *, step_outputs: bool = True) -> str:
+    """The run for a terminal; with `step_outputs`, what each agent wrote under its step (the
+    last agent's answer once, as the run's output at the end)."""
     lines = [f"Run {run.id}  (workflow {run.workflow_id}): {run.status}"]
     lines.append(f"  input:    {clip(run.input, 90)}")
     lines.append(f"  created:  {when(run.created_at)}")
@@ -378,6 +380,9 @@ def run_details(run: Run) -> str:
         lines.append(f"    {step.order + 1}. {step_label(step)}  {state}")
         for call in step.tool_calls:
             lines.append(f"       tool {call.name}: {call.status}")
+        is_final = run.output is not None and step.order + 1 == run.total_steps
+        if step_outputs and step.output and not is_final:
+            lines += ["       " + line for line in step.output.strip().splitlines()]
     if run.is_paused:
         lines.append("  waiting for you:")
         lines += ["    " + line for line in pending_lines(run)]

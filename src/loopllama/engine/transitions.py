@@ -39,7 +39,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama import telemetry
-from loopllama.engine import events
+from loopllama.engine import events, runlog
 from loopllama.errors import InvalidRequest, RunFinished, RunNotWaiting
 from loopllama.ids import new_id, utcnow
 from loopllama.store import statements as sql
@@ -128,6 +128,7 @@ async def create_run(
     row = _run_row(account_id, workflow["id"], run_input, snapshot, number, run_id=run_id)
     await conn.execute(sql.RUN_INSERT, row)
     await events.write(conn, row["id"], 1, [("run.queued", events.run_data(row))])
+    runlog.changed(row, "queued")
     return row
 
 
@@ -237,6 +238,7 @@ async def derive_run(
                 )
             )
     await events.write(conn, row["id"], 1, [("run.queued", events.run_data(row))])
+    runlog.changed(row, "queued")
     return row
 
 
@@ -261,6 +263,7 @@ async def claim_run(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None
         },
     )
     await events.write(conn, run_id, counter[0], [("run.started", events.run_data(run))])
+    runlog.changed(run, "running", attempt=run["attempt"])
     return run
 
 
@@ -285,6 +288,7 @@ async def start_step(
     )
     await conn.execute(sql.STEP_INSERT, row)
     await events.write(conn, run_id, counter[0], [("step.started", events.step_data(row))])
+    runlog.progress(run_id, step=(order, role))
     return row
 
 
@@ -337,6 +341,7 @@ async def record_turn(
             "b_cost": cost,
         },
     )
+    runlog.progress(run_id, tokens_in=tokens_in, tokens_out=tokens_out)
     step["transcript"] = transcript
     step["tokens_in"] += tokens_in
     step["tokens_out"] += tokens_out
@@ -433,13 +438,16 @@ async def close_step(
     )
     await conn.execute(sql.STEP_CLOSE, _step_params(step))
     completed = ("step.completed", events.step_data(step, await _calls_of(conn, step)))
+    runlog.progress(run_id, tokens_in=tokens_in, tokens_out=tokens_out)
     if next_step is None:
         await events.write(conn, run_id, run.last_event_id, [completed, _run_event(run)])
+        runlog.changed(run_id, "completed")
         return None
     row = _step_row(run_id, **next_step)
     await conn.execute(sql.STEP_INSERT, row)
     started = ("step.started", events.step_data(row))
     await events.write(conn, run_id, run.last_event_id, [completed, started])
+    runlog.progress(run_id, step=(next_step["order"], next_step["role"]))
     return row
 
 
@@ -491,6 +499,7 @@ async def pause_run(
         active_seconds=runs.c.active_seconds + ran_for,
     )
     await events.write(conn, run_id, run.last_event_id, [_run_event(run)])
+    runlog.changed(run_id, "waiting_input", waiting_for=pending.get("kind"))
     return deadline
 
 
@@ -519,6 +528,7 @@ async def respond(
     row = await _resume(conn, run["id"])
     if row is None:
         raise RunNotWaiting()
+    runlog.changed(run, "running", answer=action)
     if action == "input":
         call = await _decide_call(conn, pending, "answered", answer or "", is_error=False)
     elif action == "approve":
@@ -616,6 +626,7 @@ async def expire_pause(conn: AsyncConnection, run_id: str, now: datetime) -> str
         result = f"Declined automatically: {why}. The action was not performed."
     call = await _decide_call(conn, row.pending, "rejected", result, True)
     await _report_resume(conn, resumed, call, {"action": "reject", "expired": True})
+    runlog.changed(dict(row._mapping), "running", answer="timed_out")
     return "rejected"
 
 
@@ -627,6 +638,7 @@ async def complete_run(conn: AsyncConnection, run_id: str, attempt: int, output:
         conn, run_id, attempt, reports=1, status="completed", output=output, finished_at=utcnow()
     )
     await events.write(conn, run_id, run.last_event_id, [_run_event(run)])
+    runlog.changed(run_id, "completed")
 
 
 # 10 ------------------------------------------------------------------------------------------
@@ -680,6 +692,7 @@ async def _fail(
     reported += [("step.failed", events.step_data(failed, await _calls_of(conn, failed)))]
     reported.append(_run_event(run))
     await events.write(conn, run_id, run.last_event_id, reported)
+    runlog.changed(run_id, "failed", step=f"{step['order'] + 1}/{step['role']}", error=reason)
 
 
 async def fail_run_without_step(conn: AsyncConnection, run_id: str, reason: str) -> None:
@@ -701,6 +714,7 @@ async def fail_run_without_step(conn: AsyncConnection, run_id: str, reason: str)
     ).first()
     if run is not None:
         await events.write(conn, run_id, run.last_event_id, [_run_event(run)])
+        runlog.changed(run_id, "failed", error=reason)
 
 
 # 11 ------------------------------------------------------------------------------------------
@@ -758,6 +772,7 @@ async def cancel_run(conn: AsyncConnection, run_id: str) -> None:
         reported.append(("step.failed", events.step_data(step, await _calls_of(conn, step))))
     reported.append(_run_event(run))
     await append_events(conn, run_id, *reported)
+    runlog.changed(run_id, "cancelled")
 
 
 # Tool-call ledger (at most once) -------------------------------------------------------------

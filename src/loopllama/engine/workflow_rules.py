@@ -1,8 +1,8 @@
 """What makes a workflow runnable, checked at create and PATCH time (400s, never run failures).
 
 The schema layer has checked shapes and lengths; these rules look across fields: every model
-routes to a provider, every tool an agent names exists, custom tools are well formed, and a
-provider that cannot call tools is not handed any.
+routes to a provider, every tool an agent names exists, custom tools are well formed, a
+provider that cannot call tools is not handed any, and `send_email` needs an SMTP server.
 """
 
 from __future__ import annotations
@@ -15,8 +15,16 @@ from loopllama.errors import InvalidRequest
 from loopllama.providers.registry import ProviderRegistry
 from loopllama.providers.routing import UnknownModel, route_model, unknown_model_message
 
+SMTP_MISSING = (
+    "Agent '{role}' uses send_email, but this server has no SMTP server configured: set "
+    "LOOPLLAMA_SMTP_URL (e.g. smtp://user:pass@mail.example.com:587) and LOOPLLAMA_SMTP_FROM, "
+    "then restart the server; or remove send_email from the agent's tools"
+)
 
-def check_workflow(workflow: dict[str, Any], providers: ProviderRegistry) -> None:
+
+def check_workflow(
+    workflow: dict[str, Any], providers: ProviderRegistry, *, smtp_configured: bool = True
+) -> None:
     """Raise `InvalidRequest` with the first problem of `workflow` (stored form)."""
     custom = workflow.get("tools") or []
     known = set(BUILTIN_TOOL_NAMES)
@@ -50,6 +58,9 @@ def check_workflow(workflow: dict[str, Any], providers: ProviderRegistry) -> Non
                 f"{route.provider} provider has no tool calling): choose an anthropic or "
                 "openai model for this agent, or give it no tools and no ask_questions"
             )
+        # Accepted, such an agent would "complete" its run with an email that was never sent.
+        if "send_email" in (agent.get("tools") or []) and not smtp_configured:
+            raise InvalidRequest(SMTP_MISSING.format(role=agent["role"]))
     # A workflow-level model no agent uses must still be servable.
     try:
         route_model(workflow["model"], extra_providers=providers.extra_names)

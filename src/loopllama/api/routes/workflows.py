@@ -17,6 +17,7 @@ from loopllama.api.deps import (
 )
 from loopllama.api.errors import JSON
 from loopllama.api.openapi import body_of, responses
+from loopllama.api.services import Services
 from loopllama.engine.prompts import DEFAULT_CREW
 from loopllama.engine.workflow_rules import check_workflow
 from loopllama.errors import InvalidRequest, VersionNotFound, WorkflowLocked
@@ -94,7 +95,7 @@ async def create_workflow(request: Request, account: AccountDep, services: Servi
         "max_cost_usd": body.max_cost_usd,
         "max_tokens": body.max_tokens,
     }
-    check_workflow(values, services.providers)
+    check_workflow(values, services.providers, smtp_configured=_smtp(services))
     async with services.db.write() as conn:
         row = await store.insert_workflow(conn, account, values)
     return JSON({"data": workflow_public(row, with_updated_at=False)}, status_code=201)
@@ -128,7 +129,7 @@ async def update_workflow(
         row = await get_workflow_or_404(conn, account, workflow_id)
         body = validate(WorkflowUpdate, parse_json(raw))
         changes = _changes(body, row)
-        check_workflow({**row, **changes}, services.providers)
+        check_workflow({**row, **changes}, services.providers, smtp_configured=_smtp(services))
         _check_unlocked(row, changes)
         changes = await store.update_workflow(conn, row, changes)
     return JSON({"data": workflow_public({**row, **changes})})
@@ -148,6 +149,10 @@ def _check_unlocked(row: dict[str, Any], changes: dict[str, Any] | None = None) 
         row[field] != value for field, value in changes.items() if field not in _LOCK_FREE
     ):
         raise WorkflowLocked()
+
+
+def _smtp(services: Services) -> bool:
+    return services.settings.tools.smtp_url is not None
 
 
 def _changes(body: WorkflowUpdate, row: dict[str, Any]) -> dict[str, Any]:

@@ -26,26 +26,42 @@ ToolParam = Tool | Mapping[str, Any]
 HumanInTheLoopParam = HumanInTheLoop | Mapping[str, Any]
 
 
-def _agent(agent: AgentParam) -> dict[str, Any]:
+def _agent(agent: Any) -> Any:
     if isinstance(agent, Agent):
         return agent.to_dict()
+    if not isinstance(agent, Mapping):
+        return agent  # a wrong shape: the server's 400 names the field and what it expected
     wire = dict(agent)
     if "system_prompt" in wire and "systemPrompt" not in wire:
         wire["systemPrompt"] = wire.pop("system_prompt")  # accept the Python spelling too
     return wire
 
 
+def _tool(tool: Any) -> Any:
+    if isinstance(tool, Tool):
+        return tool.to_dict()
+    return dict(tool) if isinstance(tool, Mapping) else tool
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
 def workflow_body(fields: Mapping[str, Any], extra_body: Mapping[str, Any] | None) -> dict:
     """The JSON body of a create or update: NOT_GIVEN fields are left out, None is sent as
-    null, typed objects are turned into their wire form, `extra_body` is merged last."""
+    null, typed objects are turned into their wire form, `extra_body` is merged last.
+
+    Values of the wrong shape (`crew="writer"`, a crew that is one mapping, `tools=["x"]`) are
+    sent as they are, so the server answers with a 400 that names the field (BadRequestError)
+    instead of the SDK failing on them with an unrelated Python error."""
     body: dict[str, Any] = {}
     for key, value in fields.items():
         if isinstance(value, NotGiven):
             continue
-        if key == "crew" and value is not None:
+        if key == "crew" and _is_list(value):
             value = [_agent(a) for a in value]
-        elif key == "tools" and value is not None:
-            value = [t.to_dict() if isinstance(t, Tool) else dict(t) for t in value]
+        elif key == "tools" and _is_list(value):
+            value = [_tool(t) for t in value]
         elif key == "human_in_the_loop" and isinstance(value, HumanInTheLoop):
             value = value.to_dict()
         body[key] = value
