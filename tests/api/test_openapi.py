@@ -117,9 +117,9 @@ async def test_success_schemas_are_bare_refs_and_every_id_route_lists_404(anonym
     for path, item in document["paths"].items():
         for method, operation in item.items():
             for status, response in operation["responses"].items():
-                media = (response.get("content") or {}).get("application/json")
-                if media is not None:
-                    assert set(media["schema"]) == {"$ref"}, (path, method, status)
+                json_body = (response.get("content") or {}).get("application/json")
+                if json_body is not None:
+                    assert set(json_body["schema"]) == {"$ref"}, (path, method, status)
             if "{" in path:
                 assert "404" in operation["responses"], (path, method)
     assert document["paths"]["/healthz"]["get"]["security"] == []

@@ -1,8 +1,9 @@
 """A check at the edge, before routing: paths that can name nothing.
 
-A path with a control character (`%00` decodes to NUL, which PostgreSQL cannot even compare) or
-a segment longer than any id is answered `404 Not found` here, for every route present and
-future, without a database round trip and without the raw bytes reaching a log line.
+A path with a control character (`%00` decodes to NUL, which PostgreSQL cannot even compare), a
+non-ASCII character (routes and ids are ASCII) or a segment longer than any id is answered
+`404 Not found` here, for every route present and future, without a database round trip and
+without the raw bytes reaching a log line.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ MAX_SEGMENT_LENGTH = 4 * MAX_ID_LENGTH
 
 
 def impossible_path(path: str) -> bool:
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
+    if not path.isascii() or any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
         return True
     return any(len(segment) > MAX_SEGMENT_LENGTH for segment in path.split("/"))
 
