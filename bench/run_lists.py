@@ -117,6 +117,8 @@ def _over_http(url: str, cursor_id: str, repeat: int) -> dict:
     key = cli(env, "keys", "create", "--account", "big").strip().splitlines()[-1]
     api, base = start_server(env, "--no-worker")
     paths = {
+        # The floor of any authenticated request on this machine, for comparison.
+        "GET /v1/workflows/wf7 (one row, baseline)": "/v1/workflows/wf7",
         "GET /v1/runs?limit=50": "/v1/runs?limit=50",
         "GET /v1/runs?limit=50&after=<500k deep>": f"/v1/runs?limit=50&after={cursor_id}",
         "GET /v1/runs?status=failed": "/v1/runs?status=failed",
@@ -132,8 +134,9 @@ def _over_http(url: str, cursor_id: str, repeat: int) -> dict:
                     response = http.get(path)
                     timings.append((time.perf_counter() - started) * 1000)
                     assert response.status_code == 200, response.text
+                data = response.json()["data"]
                 result[name] = {
-                    "rows": len(response.json()["data"]),
+                    "rows": len(data) if isinstance(data, list) else 1,
                     "p50_ms": round(percentile(timings, 50), 2),
                     "p99_ms": round(percentile(timings, 99), 2),
                 }
