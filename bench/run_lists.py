@@ -54,7 +54,11 @@ ORDER = " ORDER BY created_at DESC, id DESC LIMIT 51"
 
 
 def queries(cursor: tuple) -> dict[str, str]:
-    after = f" AND (created_at, id) < ('{cursor[0].isoformat()}'::timestamptz, '{cursor[1]}')"
+    # As store/runs.py writes it: the cursor run's position looked up in the same statement.
+    after = (
+        " AND (runs.created_at, runs.id) < (SELECT c.created_at, c.id FROM runs AS c "
+        f"WHERE c.id = '{cursor[1]}' AND c.account_id = 'acct_big')"
+    )
     return {
         "first_page": SELECT + ORDER,
         "page_500k_deep": SELECT + after + ORDER,
