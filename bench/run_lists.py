@@ -97,7 +97,10 @@ def measure(runs: int, repeat: int) -> dict:
                 times.append(plan["Execution Time"])
                 node = plan["Plan"]
                 while node.get("Node Type") == "Limit" and node.get("Plans"):
-                    node = node["Plans"][0]
+                    # The scan under the Limit, not the cursor's lookup (an InitPlan).
+                    node = next(
+                        p for p in node["Plans"] if p.get("Parent Relationship") != "InitPlan"
+                    )
                 plan_top = (
                     f"{node['Node Type']} on {node.get('Index Name', node.get('Relation Name'))}"
                 )
