@@ -196,6 +196,7 @@ class QueueDispatcher:
         """Become a worker: take jobs, sweep for dead workers' runs and overdue pauses."""
         self._stopping = False
         self._stopped = asyncio.Event()
+        self._last_purge = None  # expired idempotency keys: purged at the first sweep
         await self.app.open_async()
         self._supervisor = asyncio.create_task(self._supervise(), name="queue-worker")
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="queue-sweeper")
