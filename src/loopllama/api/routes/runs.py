@@ -60,6 +60,17 @@ REPLAYED = {"Idempotent-Replayed": "true"}
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
             }
         ],
+        "responses": {
+            "202": {
+                "headers": {
+                    "Idempotent-Replayed": {
+                        "description": "`true` when the answer is the run an earlier request "
+                        "with the same Idempotency-Key created.",
+                        "schema": {"type": "string", "enum": ["true"]},
+                    }
+                }
+            }
+        },
     },
     responses=responses("Run", 202, errors=(400, 404, 409, 422)),
     summary="Trigger a run",
