@@ -416,8 +416,9 @@ class QueueDispatcher:
                         )
                         await conn.execute(f"LISTEN {jobs.CANCEL_CHANNEL}")
                         failures = 0
-                    # A timeout, so a stop is noticed within a second.
-                    async for note in conn.notifies(timeout=1.0):
+                    # A short timeout, so that a stop is noticed at once (a stopping worker
+                    # must exit within its grace period).
+                    async for note in conn.notifies(timeout=0.25):
                         if self._runner.abort(note.payload):
                             log.info("run %s cancelled: aborted here", note.payload)
                 except psycopg.Error as error:
