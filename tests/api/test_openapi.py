@@ -41,6 +41,8 @@ async def test_document_lists_every_route_with_its_status_codes(anonymous):
     assert paths["/v1/workflows/{workflow_id}"]["patch"]["responses"]["403"]
     parameters = paths["/v1/workflows/{workflow_id}/runs"]["post"]["parameters"]
     assert {p["name"] for p in parameters} == {"workflow_id", "Idempotency-Key"}
+    accepted = paths["/v1/workflows/{workflow_id}/runs"]["post"]["responses"]["202"]
+    assert "Idempotent-Replayed" in accepted["headers"] and "content" in accepted
 
 
 def _resolve(document, schema):

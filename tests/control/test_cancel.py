@@ -85,13 +85,20 @@ async def test_cancel_a_paused_run_drops_its_pending_request(client, fake_provid
 
 
 async def test_cancel_a_finished_run_is_a_409(client, fake_provider):
+    from loopllama.providers.base import ProviderStatusError
+
     workflow = await make_workflow(client, crew=[{"role": "w", "systemPrompt": "W."}])
-    run = await trigger(client, workflow["id"])
-    assert (await settle(client, run["id"]))["status"] == "completed"
-    response = await client.post(f"/v1/runs/{run['id']}/cancel")
-    assert (response.status_code, response.json()) == FINISHED
-    cancelled = await trigger(client, workflow["id"])
-    await settle(client, cancelled["id"])
+    completed = await trigger(client, workflow["id"])
+    fake_provider.enqueue(reply("done"))
+    assert (await settle(client, completed["id"]))["status"] == "completed"
+    fake_provider.enqueue(ProviderStatusError(400, "no"))
+    failed = await trigger(client, workflow["id"])
+    assert (await settle(client, failed["id"]))["status"] == "failed"
+    for run in (completed, failed):
+        before = (await client.get(f"/v1/runs/{run['id']}")).json()["data"]
+        response = await client.post(f"/v1/runs/{run['id']}/cancel")
+        assert (response.status_code, response.json()) == FINISHED
+        assert (await client.get(f"/v1/runs/{run['id']}")).json()["data"] == before
     response = await client.post("/v1/runs/nope/cancel")
     assert (response.status_code, response.json()) == (404, {"error": "Not found"})
 

@@ -128,3 +128,31 @@ async def test_expired_keys_are_forgotten_and_purged(client, settings):
             assert await conn.scalar(select(func.count()).select_from(idempotency_keys)) == 0
     finally:
         await db.dispose()
+
+
+async def test_the_engine_purges_expired_keys_periodically(client, app, settings):
+    """At start and then periodically: the embedded engine (SQLite) and the workers' sweep
+    (PostgreSQL, every couple of seconds)."""
+    workflow = await make_workflow(client)
+    assert (await post(client, workflow["id"], "stale")).status_code == 202
+    assert (await post(client, workflow["id"], "fresh")).status_code == 202
+    db = Database(settings.database.url, pool_size=1)
+    try:
+        async with db.write() as conn:
+            await conn.execute(
+                update(idempotency_keys)
+                .where(idempotency_keys.c.key == "stale")
+                .values(created_at=utcnow() - timedelta(hours=25))
+            )
+        dispatcher = app.state.services.dispatcher
+        await dispatcher.stop()
+        await dispatcher.start()  # a fresh engine: its first purge is due at once
+        for _ in range(200):
+            async with db.read() as conn:
+                keys = list((await conn.execute(select(idempotency_keys.c.key))).scalars())
+            if keys == ["fresh"]:
+                break
+            await asyncio.sleep(0.05)
+        assert keys == ["fresh"]
+    finally:
+        await db.dispose()

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.store.statements import STEPS_OF_RUN
@@ -37,12 +37,16 @@ async def list_runs(
     workflow_id: str | None = None,
     status: str | None = None,
     limit: int = 50,
-    after: tuple[datetime, str] | None = None,
+    after: str | None = None,
     only: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     """A page of the account's runs, newest first: keyset pagination on (created_at, id),
     so every page is one range scan of an index (tables.py) however deep it is. `only`: the
-    runs of just these workflows (a workflow-limited key's)."""
+    runs of just these workflows (a workflow-limited key's).
+
+    `after` is a run id; its position is looked up in the same statement (one round trip).
+    A run that is not the account's matches nothing: the page is empty (`run_position` tells
+    the two cases apart)."""
     query = select(*_RUN_COLUMNS).where(runs.c.account_id == account_id)
     if only is not None:
         query = query.where(runs.c.workflow_id.in_(sorted(only)))
@@ -50,12 +54,22 @@ async def list_runs(
         query = query.where(runs.c.workflow_id == workflow_id)
     if status is not None:
         query = query.where(runs.c.status == status)
+    params: dict[str, Any] = {}
     if after is not None:
-        query = query.where(tuple_(runs.c.created_at, runs.c.id) < tuple_(*after))
+        query = query.where(_AFTER)
+        params = {"after_run": after, "after_account": account_id}
     rows = await conn.execute(
-        query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+        query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit), params
     )
     return [dict(row._mapping) for row in rows]
+
+
+# A row-value comparison with the cursor run's (created_at, id): PostgreSQL turns it into the
+# index range's start (SQLite 3.15+ reads it too).
+_AFTER = text(
+    "(runs.created_at, runs.id) < (SELECT cursor.created_at, cursor.id FROM runs AS cursor "
+    "WHERE cursor.id = :after_run AND cursor.account_id = :after_account)"
+)
 
 
 async def run_position(

@@ -66,6 +66,17 @@ REPLAYED = {"Idempotent-Replayed": "true"}
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
             }
         ],
+        "responses": {
+            "202": {
+                "headers": {
+                    "Idempotent-Replayed": {
+                        "description": "`true` when the answer is the run an earlier request "
+                        "with the same Idempotency-Key created.",
+                        "schema": {"type": "string", "enum": ["true"]},
+                    }
+                }
+            }
+        },
     },
     responses=responses("Run", 202, errors=(400, 404, 409, 422)),
     summary="Trigger a run",
@@ -153,7 +164,7 @@ _LIST_PARAMETERS = [
 )
 async def list_all_runs(request: Request, account: AccountDep, services: ServicesDep) -> JSON:
     query = run_list_query(request.query_params)
-    async with services.db.read() as conn:
+    async with services.db.query() as conn:  # one statement (two for an unknown cursor)
         rows = await _page(conn, account, query.workflow_id, query)
     return _page_response(rows, query.limit)
 
@@ -178,20 +189,23 @@ async def list_runs(
 async def _page(
     conn: AsyncConnection, account: str, workflow_id: str | None, query: Any
 ) -> list[dict[str, Any]]:
-    after = None
-    if query.after is not None:
-        after = await store.run_position(conn, account, query.after)
-        if after is None:
-            raise InvalidRequest("Invalid 'after': not a run of this account")
-    return await store.list_runs(
+    rows = await store.list_runs(
         conn,
         account,
         workflow_id=workflow_id,
         status=query.status,
         limit=query.limit + 1,  # one more tells whether there is a next page
-        after=after,
+        after=query.after,
         only=workflow_limit(account),
     )
+    # An empty page after a cursor: the last page, or a cursor that is no run of the account.
+    if (
+        not rows
+        and query.after is not None
+        and await store.run_position(conn, account, query.after) is None
+    ):
+        raise InvalidRequest("Invalid 'after': not a run of this account")
+    return rows
 
 
 def _page_response(rows: list[dict[str, Any]], limit: int) -> JSON:

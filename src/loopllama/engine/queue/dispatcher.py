@@ -219,6 +219,7 @@ class QueueDispatcher:
         """Become a worker: take jobs, sweep for dead workers' runs and overdue pauses."""
         self._stopping = False
         self._stopped = asyncio.Event()
+        self._last_purge = None  # expired idempotency keys: purged at the first sweep
         await self.app.open_async()
         self._supervisor = asyncio.create_task(self._supervise(), name="queue-worker")
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="queue-sweeper")
@@ -464,8 +465,9 @@ class QueueDispatcher:
                         )
                         await conn.execute(f"LISTEN {jobs.CANCEL_CHANNEL}")
                         failures = 0
-                    # A timeout, so a stop is noticed within a second.
-                    async for note in conn.notifies(timeout=1.0):
+                    # A short timeout, so that a stop is noticed at once (a stopping worker
+                    # must exit within its grace period).
+                    async for note in conn.notifies(timeout=0.25):
                         if self._runner.abort(note.payload):
                             log.info("run %s cancelled: aborted here", note.payload)
                 except psycopg.Error as error:
