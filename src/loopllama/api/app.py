@@ -58,9 +58,10 @@ def create_app(
         try:
             yield
         finally:
-            if webhook_sender is not None:
-                await webhook_sender.stop()
-            await dispatcher.stop()
+            if webhook_sender is not None:  # stopped beside the runs, not before their grace
+                await asyncio.gather(dispatcher.stop(), webhook_sender.stop())
+            else:
+                await dispatcher.stop()
             await registry.aclose()
             await hub.stop()
             await db.dispose()
