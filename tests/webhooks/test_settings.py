@@ -25,5 +25,5 @@ def test_the_environment_overrides_it(monkeypatch):
 @pytest.mark.parametrize("schedule", ["5,soon", "-1", "nan"])
 def test_a_malformed_schedule_is_refused(monkeypatch, schedule):
     monkeypatch.setenv("LOOPLLAMA_WEBHOOK_RETRY_SCHEDULE", schedule)
-    with pytest.raises(ValidationError, match=r"retry_schedule"):
+    with pytest.raises(ValidationError, match="LOOPLLAMA_WEBHOOK_RETRY_SCHEDULE"):
         Settings()
