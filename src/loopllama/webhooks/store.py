@@ -4,7 +4,8 @@ the claim / result of one attempt.
 The claim is a conditional UPDATE (`claim`): it succeeds for one sender only, while the
 delivery is pending, due, its endpoint enabled, and nobody else's claim is alive. A claim
 lives for the timeout plus a margin; a sender that dies mid-attempt lets it lapse and the
-attempt is made again (at least once).
+attempt is made again (at least once). The claim's expiry doubles as a fencing token: a result
+is recorded only while the row still carries the claim it was made under.
 """
 
 from __future__ import annotations
