@@ -37,10 +37,16 @@ def test_the_wheel_builds_with_migrations_and_entry_point(tmp_path):
     assert "loopllama/store/migrations/env.py" in names
     assert "loopllama/store/migrations/versions/0001_initial_schema.py" in names
     assert "loopllama/client/__init__.py" in names
-    # The base install is the SDK: no server dependency without an extra.
+    # The base install is the SDK: no server dependency without an extra (standardwebhooks,
+    # which has no dependencies, is there for receivers: loopllama.webhooks.verify).
     base = [
         line
         for line in metadata.splitlines()
         if line.startswith("Requires-Dist:") and "extra ==" not in line
     ]
-    assert sorted(line.split()[1].split(">")[0] for line in base) == ["click", "httpx", "pyyaml"]
+    assert sorted(line.split()[1].split(">")[0] for line in base) == [
+        "click",
+        "httpx",
+        "pyyaml",
+        "standardwebhooks",
+    ]

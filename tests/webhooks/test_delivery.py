@@ -235,3 +235,24 @@ async def test_no_secret_in_any_log_line(client, fake_provider, hook, caplog):
         assert secret.removeprefix("whsec_") not in text
     for delivery in received:
         assert delivery.headers["webhook-signature"] not in text
+
+
+async def test_redeliver_during_an_attempt_in_flight_is_not_lost(client, fake_provider, hook):
+    hook.delay = 1.0  # the first attempt is still waiting for its answer
+    endpoint = await create_endpoint(client, hook, events=["run.completed"])
+    await _run(client, fake_provider)
+    [first] = await hook.wait_for(1)
+    [delivery] = await deliveries(client, endpoint["id"])
+    assert delivery["status"] == "pending"  # in flight
+
+    response = await client.post(
+        f"/v1/webhooks/{endpoint['id']}/deliveries/{delivery['id']}/redeliver"
+    )
+    assert response.status_code == 202
+
+    _, second = await hook.wait_for(2)
+    assert second.id == first.id
+    [done] = await wait_deliveries(
+        client, endpoint["id"], lambda ds: ds[0]["status"] == "succeeded"
+    )
+    assert done["attempts"] == 2

@@ -69,9 +69,10 @@ def create_app(
         try:
             yield
         finally:
-            if webhook_sender is not None:
-                await webhook_sender.stop()
-            await dispatcher.stop()
+            if webhook_sender is not None:  # stopped beside the runs, not before their grace
+                await asyncio.gather(dispatcher.stop(), webhook_sender.stop())
+            else:
+                await dispatcher.stop()
             await app.state.services.key_usage.aclose()
             await limiter.aclose()
             await registry.aclose()

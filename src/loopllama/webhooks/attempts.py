@@ -56,20 +56,23 @@ class Attempts:
                 await hooks.finish(
                     conn,
                     delivery_id,
+                    job["claim"],
                     succeeded=outcome.succeeded,
                     status_code=outcome.status_code,
                     error=outcome.error,
                 )
             else:
                 when = utcnow() + timedelta(seconds=self._schedule[attempt - 1])
-                await hooks.retry_at(
+                mine = await hooks.retry_at(
                     conn,
                     delivery_id,
+                    job["claim"],
                     when,
                     status_code=outcome.status_code,
                     error=outcome.error,
                 )
-                await self.scheduled(conn, delivery_id, when)
+                if mine:
+                    await self.scheduled(conn, delivery_id, when)
         if not outcome.succeeded:
             # The delivery id only: the URL may carry a token, the headers carry the signature.
             log.info(

@@ -4,7 +4,8 @@ the claim / result of one attempt.
 The claim is a conditional UPDATE (`claim`): it succeeds for one sender only, while the
 delivery is pending, due, its endpoint enabled, and nobody else's claim is alive. A claim
 lives for the timeout plus a margin; a sender that dies mid-attempt lets it lapse and the
-attempt is made again (at least once).
+attempt is made again (at least once). The claim's expiry doubles as a fencing token: a result
+is recorded only while the row still carries the claim it was made under.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ async def redeliver(conn: AsyncConnection, delivery: dict[str, Any]) -> dict[str
         "status": "pending",
         "next_attempt_at": utcnow(),
         "one_shot": delivery["status"] != "pending" or delivery["one_shot"],
+        "claimed_until": None,  # an attempt in flight records nothing: this one is next
     }
     await conn.execute(update(webhook_deliveries).where(D.id == delivery["id"]).values(**changes))
     return {**delivery, **changes}
@@ -133,9 +135,12 @@ _WHAT_TO_SEND = (
     )
     .where(E.id == bindparam("b_endpoint"))
 )
+# A result is recorded only under the claim it was made with (fenced like the engine's
+# writes): a redelivery asked for meanwhile, or a sender that took over a lapsed claim, wins.
+_MINE = D.claimed_until == bindparam("b_claim", type_=D.claimed_until.type)
 _FINISH = (
     update(webhook_deliveries)
-    .where(D.id == bindparam("b_id"))
+    .where(D.id == bindparam("b_id"), _MINE)
     .values(
         status=bindparam("b_status"),
         last_status_code=bindparam("b_code"),
@@ -150,7 +155,7 @@ _FINISH = (
 )
 _RETRY_AT = (
     update(webhook_deliveries)
-    .where(D.id == bindparam("b_id"))
+    .where(D.id == bindparam("b_id"), _MINE)
     .values(
         last_status_code=bindparam("b_code"),
         last_error=bindparam("b_error"),
@@ -190,7 +195,8 @@ async def claim(conn: AsyncConnection, delivery_id: str, hold: float) -> dict[st
     to every attempt after it), the event, and the attempt's number.
     """
     now = utcnow()
-    params = {"b_id": delivery_id, "b_now": now, "b_until": now + timedelta(seconds=hold)}
+    until = now + timedelta(seconds=hold)
+    params = {"b_id": delivery_id, "b_now": now, "b_until": until}
     claimed = (await conn.execute(_CLAIM, params)).first()
     if claimed is None:
         return None
@@ -201,10 +207,13 @@ async def claim(conn: AsyncConnection, delivery_id: str, hold: float) -> dict[st
     }
     row = (await conn.execute(_WHAT_TO_SEND, params)).first()
     if row is None:  # the event is gone (a database restored in part): nothing to send
-        await finish(conn, delivery_id, succeeded=False, status_code=None, error="event not found")
+        await finish(
+            conn, delivery_id, until, succeeded=False, status_code=None, error="event not found"
+        )
         return None
     return {
         "id": delivery_id,
+        "claim": until,
         "attempts": claimed.attempts,
         "one_shot": claimed.one_shot,
         "url": row.url,
@@ -218,6 +227,7 @@ async def claim(conn: AsyncConnection, delivery_id: str, hold: float) -> dict[st
 async def finish(
     conn: AsyncConnection,
     delivery_id: str,
+    claim: datetime,
     *,
     succeeded: bool,
     status_code: int | None,
@@ -225,6 +235,7 @@ async def finish(
 ) -> None:
     params = {
         "b_id": delivery_id,
+        "b_claim": claim,
         "b_status": "succeeded" if succeeded else "failed",
         "b_code": status_code,
         "b_error": error,
@@ -236,13 +247,21 @@ async def finish(
 async def retry_at(
     conn: AsyncConnection,
     delivery_id: str,
+    claim: datetime,
     when: datetime,
     *,
     status_code: int | None,
     error: str | None,
-) -> None:
-    params = {"b_id": delivery_id, "b_code": status_code, "b_error": error, "b_when": when}
-    await conn.execute(_RETRY_AT, params)
+) -> bool:
+    """Schedule the next attempt; False if the claim is no longer ours (nothing changed)."""
+    params = {
+        "b_id": delivery_id,
+        "b_claim": claim,
+        "b_code": status_code,
+        "b_error": error,
+        "b_when": when,
+    }
+    return bool((await conn.execute(_RETRY_AT, params)).rowcount)
 
 
 async def drop_disabled(conn: AsyncConnection, delivery_id: str) -> bool:

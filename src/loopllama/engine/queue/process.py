@@ -55,8 +55,9 @@ async def run_worker(settings: Settings, options: WorkerSettings, *, migrate: bo
             dispatcher.active,
             options.grace,
         )
-        await webhooks.stop()
-        await dispatcher.stop()
+        # Together: webhook attempts in flight are cut at once (their claims lapse and they are
+        # made again), while runs get their grace period.
+        await asyncio.gather(dispatcher.stop(), webhooks.stop())
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
