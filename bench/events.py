@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import time
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ from bench.support import (
     environment,
     percentile,
     rss_kib,
+    scalar,
     scratch_database,
     start,
     start_server,
@@ -63,10 +65,6 @@ def _ms(values: list[float]) -> dict[str, float]:
 
 def _pieces(run: int) -> tuple[str, ...]:
     return tuple(f"r{run}c{i} " for i in range(CHUNKS))
-
-
-def _script(fake: FakeProviderServer, runs: int, chunk_delay: float = CHUNK_DELAY) -> None:
-    fake.enqueue(*[tool_call("ask_human", {"question": "Go?"}) for _ in range(runs)])
 
 
 def _reply_for(run: int, chunk_delay: float) -> Reply:
@@ -155,7 +153,7 @@ async def measure_sequential(url: str, key: str, fake: FakeProviderServer, runs:
 
 
 async def measure_many_streams(
-    url: str, key: str, pid: int, fake: FakeProviderServer, count: int
+    url: str, key: str, pid: int, fake: FakeProviderServer, count: int, database_url: str
 ) -> dict:
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=count + 50, max_keepalive_connections=count + 50)
@@ -182,21 +180,16 @@ async def measure_many_streams(
                 return response.json()["data"]["id"]
 
         run_ids = await asyncio.gather(*(trigger(i) for i in range(count)))
-        deadline = time.monotonic() + 300
-        while True:
-            page = (await http.get(f"/v1/workflows/{workflow['id']}/runs")).json()["data"]
-            statuses = {r["status"] for r in page}
-            if statuses == {"waiting_input"}:
-                # the list holds the 50 newest; check them all once it looks settled
-                states = await asyncio.gather(
-                    *(http.get(f"/v1/runs/{r}") for r in run_ids[: count // 2])
-                )
-                if all(s.json()["data"]["status"] == "waiting_input" for s in states):
-                    break
+        deadline = time.monotonic() + 600
+        query = "SELECT count(*) FROM runs WHERE status = 'waiting_input'"
+        while scalar(database_url, query) < count:
             assert time.monotonic() < deadline, "runs did not pause"
             await asyncio.sleep(0.5)
-        await asyncio.sleep(1.0)
-        before = rss_kib(pid)
+    await asyncio.sleep(1.0)
+    before = rss_kib(pid)
+    # Fresh connections: the server closes keep-alive ones idle for 5 s, and reusing one
+    # just as it does so fails the request.
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as http:
         opened = [asyncio.Event() for _ in run_ids]
         deltas: list = []
         readers = [
@@ -263,7 +256,7 @@ async def many_streams(fake: FakeProviderServer, count: int) -> dict:
         key = cli(env, "keys", "create", "--account", "bench").strip().splitlines()[-1]
         server, api = start_server(env)
         try:
-            return await measure_many_streams(api, key, server.pid, fake, count)
+            return await measure_many_streams(api, key, server.pid, fake, count, url)
         finally:
             stop(server)
 
@@ -274,15 +267,26 @@ async def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
+    # 1,000 streams are 1,000 sockets on each side (the server inherits our limit).
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     figures: dict[str, Any] = {"load_average_before": os.getloadavg()}
+    if args.runs == 0:
+        args.skip_postgres = True
+
+    def record(name: str, value: dict) -> None:
+        figures[name] = value
+        print(name, json.dumps(value), flush=True)
+
     with FakeProviderServer() as fake:
-        figures["sqlite_one_process"] = await sqlite_setup(fake, args.runs)
-        fake.clear()
+        if args.runs:
+            record("sqlite_one_process", await sqlite_setup(fake, args.runs))
+            fake.clear()
         if not args.skip_postgres:
-            figures["postgresql_api_and_worker"] = await postgres_setup(fake, args.runs)
+            record("postgresql_api_and_worker", await postgres_setup(fake, args.runs))
             fake.clear()
         if args.streams:
-            figures["many_streams_sqlite"] = await many_streams(fake, args.streams)
+            record("many_streams_sqlite", await many_streams(fake, args.streams))
     figures["load_average_after"] = os.getloadavg()
     print(json.dumps(figures, indent=2))
     RESULTS.mkdir(exist_ok=True)

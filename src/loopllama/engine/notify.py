@@ -127,9 +127,14 @@ class Hub:
             for sub in subs:
                 sub.put(Committed(0))
 
-    def on_commit(self, announced: list[tuple[str, int]]) -> None:
+    def on_commit(self, announced: list[tuple[str, int]]) -> bool:
+        """Tell the streams of these runs; True when one was listening."""
+        woke = False
         for run_id, last_id in announced:
-            self.committed(run_id, last_id)
+            if run_id in self._subscribers:
+                self.committed(run_id, last_id)
+                woke = True
+        return woke
 
     def publish_delta(self, run_id: str, data: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -113,7 +113,7 @@ class Database:
         self.is_sqlite = is_sqlite(url)
         self._write_lock = asyncio.Lock()
         # SQLite: called with the (run_id, last_event_id) pairs a write committed.
-        self.on_commit: Callable[[list[tuple[str, int]]], None] | None = None
+        self.on_commit: Callable[[list[tuple[str, int]]], bool] | None = None
         if self.is_sqlite:
             self.sqlite_engine: Engine = _sqlite_engine(url, pool_size)
             self._writer: Connection | None = None
@@ -155,8 +155,10 @@ class Database:
                 self._writer.close()
                 self._writer = None
                 raise
-        if announced and self.on_commit is not None:
-            self.on_commit(announced)
+        if announced and self.on_commit is not None and self.on_commit(announced):
+            # The writer (often the engine) may not suspend before its next transaction: let
+            # the streams it just woke send what was committed now.
+            await asyncio.sleep(0)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
