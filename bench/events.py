@@ -199,6 +199,7 @@ async def measure_many_streams(
         await asyncio.wait_for(asyncio.gather(*(o.wait() for o in opened)), 300)
         await asyncio.sleep(2.0)
         during = rss_kib(pid)
+        print(f"{count} streams open: server RSS {before} -> {during} KiB", flush=True)
         fake.clear()
         fake.enqueue(*[_reply_for(i, 0.1) for i in range(count)])
 
@@ -252,9 +253,9 @@ async def postgres_setup(fake: FakeProviderServer, runs: int) -> dict:
 
 async def many_streams(fake: FakeProviderServer, count: int) -> dict:
     with scratch_database("sqlite") as url:
-        env = _server_env(url, fake)
+        env = {**_server_env(url, fake), "LOOPLLAMA_LOG_LEVEL": "info"}
         key = cli(env, "keys", "create", "--account", "bench").strip().splitlines()[-1]
-        server, api = start_server(env)
+        server, api = start_server(env, log=RESULTS / "events-server.log")
         try:
             return await measure_many_streams(api, key, server.pid, fake, count, url)
         finally:
