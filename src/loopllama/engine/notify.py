@@ -2,8 +2,8 @@
 
 One seam, two backends, the same interface:
 
-    hub.subscribe(run_id)            a `Subscription`: `await sub.wait()` hands back what
-                                     happened since the last call
+    hub.subscribe(run_id)            a `Subscription`: `await sub.wait(idle)` hands back
+                                     what happened since the last call
     hub.publish_delta(run_id, data)  an ephemeral `step.delta` (never stored), from the engine
 
 A subscription receives two kinds of item: `Committed(last_id)`, "the run's log now reaches
@@ -73,10 +73,13 @@ class Subscription:
             self._items.append(item)
         self._wakeup.set()
 
-    async def wait(self) -> list[Committed | Delta]:
-        """The items received since the last call, waiting for one if there is none yet."""
+    async def wait(self, idle: float | None = None) -> list[Committed | Delta]:
+        """The items received since the last call, waiting for one if there is none yet;
+        [] after `idle` seconds without any."""
         if not self._items and not self.overflowed:
-            await self._wakeup.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(idle):
+                    await self._wakeup.wait()
         self._wakeup.clear()
         items = list(self._items)
         self._items.clear()

@@ -4,6 +4,11 @@ The stream replays the log from the database, then goes live: it subscribes to t
 hub (engine/notify.py) BEFORE its first read, so nothing committed in between is missed, and
 on each "committed up to N" it reads the new events from the log. Deltas come from the hub
 only (they are never stored). It holds no database connection while it waits.
+
+Frames are encoded by sse-starlette's `ServerSentEvent` and sent by Starlette's
+`StreamingResponse`: one task per open stream (sse-starlette's `EventSourceResponse` runs
+four), which is what keeps a thousand idle streams cheap. The keep-alive comment is ours; a
+client that went away is noticed at the next frame sent, a keep-alive at the latest.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from fastapi.responses import StreamingResponse
+from sse_starlette import ServerSentEvent
 
 from loopllama.api.deps import AccountDep, ServicesDep, get_run_or_404
 from loopllama.api.errors import JSON
@@ -56,7 +62,7 @@ async def list_events(
 @router.get(
     "/v1/runs/{run_id}/stream",
     responses=stream_responses(),
-    response_class=EventSourceResponse,
+    response_class=StreamingResponse,
     summary="Stream a run's events (Server-Sent Events): replay, then live, with text deltas",
 )
 async def stream_events(
@@ -67,13 +73,10 @@ async def stream_events(
     async with services.db.read() as conn:
         run = await get_run_or_404(conn, account, run_id)
     after = _start_after(request)
-    keepalive = services.settings.server.stream_keepalive
-    return EventSourceResponse(
-        _events(services, run_id, after, ended=run["status"] in TERMINAL_STATUSES),
-        ping=keepalive,
-        ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
+    return StreamingResponse(
+        _frames(services, run_id, after, ended=run["status"] in TERMINAL_STATUSES),
+        media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        sep="\n",
     )
 
 
@@ -91,10 +94,11 @@ def _start_after(request: Request) -> int:
     return query_int(raw, "after", default=0, minimum=0, maximum=MAX_EVENT_ID)
 
 
-async def _events(
+async def _frames(
     services: Services, run_id: str, after: int, *, ended: bool
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     cursor = after
+    keepalive = services.settings.server.stream_keepalive
     with services.hub.subscribe(run_id) as sub:
         while True:  # replay
             async with services.db.read() as conn:
@@ -106,12 +110,17 @@ async def _events(
                     return
             if len(rows) < REPLAY_PAGE:
                 break
+        del rows  # an idle stream keeps nothing it has sent
         if ended:  # finished before it had a log (a run older than the log): nothing to wait for
             return
+        yield KEEP_ALIVE  # replayed: the client knows it is live now
         while not sub.overflowed:  # live
-            for item in await sub.wait():
+            items = await sub.wait(keepalive)
+            if not items:
+                yield KEEP_ALIVE
+            for item in items:
                 if isinstance(item, Delta):
-                    yield ServerSentEvent(data=orjson.dumps(item.data).decode(), event="step.delta")
+                    yield _delta(item.data)
                     continue
                 if item.last_id and item.last_id <= cursor:
                     continue  # already sent
@@ -127,7 +136,14 @@ async def _events(
         # Too far behind (a client that does not read): it resumes with Last-Event-ID.
 
 
-def _durable(row: Any) -> ServerSentEvent:
-    return ServerSentEvent(
-        data=orjson.dumps(event_public(row)).decode(), event=row.type, id=str(row.id)
-    )
+def _durable(row: Any) -> bytes:
+    data = orjson.dumps(event_public(row)).decode()
+    return ServerSentEvent(data=data, event=row.type, id=str(row.id), sep="\n").encode()
+
+
+def _delta(data: dict[str, Any]) -> bytes:
+    text = orjson.dumps(data).decode()
+    return ServerSentEvent(data=text, event="step.delta", sep="\n").encode()
+
+
+KEEP_ALIVE = ServerSentEvent(comment="keep-alive", sep="\n").encode()
