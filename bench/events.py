@@ -75,24 +75,38 @@ def _reply_for(run: int, chunk_delay: float) -> Reply:
 async def _follow(
     http: httpx.AsyncClient, run_id: str, opened: asyncio.Event, deltas: list, events: list
 ) -> None:
-    """Read the run's stream to its end, stamping what arrives."""
-    async with http.stream("GET", f"/v1/runs/{run_id}/stream", timeout=None) as response:
-        assert response.status_code == 200, await response.aread()
-        kind = None
-        async for line in response.aiter_lines():
-            if line.startswith(":"):
-                opened.set()  # replayed and idle: live now
-            elif line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                now_perf, now_wall = time.perf_counter(), time.time()
-                data = json.loads(line[6:])
-                if kind == "step.delta":
-                    deltas.append((now_perf, data["text"]))
-                else:
-                    events.append((now_wall, data))
-                    if data["type"] == "run.waiting_input":
-                        opened.set()
+    """Read the run's stream to its end, stamping what arrives; a dropped connection is
+    resumed with Last-Event-ID (as the SDK does), and `reconnects` counts them."""
+    last = 0
+    while True:
+        try:
+            headers = {"Last-Event-ID": str(last)} if last else {}
+            async with http.stream(
+                "GET", f"/v1/runs/{run_id}/stream", headers=headers, timeout=None
+            ) as response:
+                assert response.status_code == 200, await response.aread()
+                kind = None
+                async for line in response.aiter_lines():
+                    if line.startswith(":"):
+                        opened.set()  # replayed: live now
+                    elif line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: "):
+                        now_perf, now_wall = time.perf_counter(), time.time()
+                        data = json.loads(line[6:])
+                        if kind == "step.delta":
+                            deltas.append((now_perf, data["text"]))
+                        else:
+                            last = data["id"]
+                            events.append((now_wall, data))
+                            if data["type"] in ("run.completed", "run.failed"):
+                                return
+        except httpx.TransportError:
+            RECONNECTS.append(run_id)
+            await asyncio.sleep(0.2)
+
+
+RECONNECTS: list[str] = []
 
 
 def _delta_latencies(fake: FakeProviderServer, deltas: list) -> list[float]:
@@ -204,11 +218,20 @@ async def measure_many_streams(
         fake.enqueue(*[_reply_for(i, 0.1) for i in range(count)])
 
         async def answer(run_id: str) -> None:
+            # A respond is safe to repeat (409 once it arrived); a connection reset under this
+            # load is retried.
             async with gate:
-                response = await http.post(
-                    f"/v1/runs/{run_id}/respond", json={"action": "input", "input": "yes"}
-                )
-                assert response.status_code == 202, response.text
+                for attempt in range(5):
+                    try:
+                        response = await http.post(
+                            f"/v1/runs/{run_id}/respond", json={"action": "input", "input": "yes"}
+                        )
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.5 * (attempt + 1))
+                        continue
+                    assert response.status_code in (202, 409), response.text
+                    return
+                raise RuntimeError(f"could not answer run {run_id}")
 
         await asyncio.gather(*(answer(r) for r in run_ids))
         await asyncio.wait_for(asyncio.gather(*readers), 600)
@@ -218,6 +241,7 @@ async def measure_many_streams(
         "rss_with_streams_kib": during,
         "rss_per_stream_kib": round((during - before) / count, 2),
         "delta_latency_all_streaming_ms": _ms(_delta_latencies(fake, deltas)),
+        "stream_reconnects": len(RECONNECTS),
     }
 
 

@@ -49,6 +49,7 @@ def create_app(
         model = default_model(settings.models.default_model, settings.providers)
         app.state.services = Services(settings, db, registry, runner, dispatcher, model, hub)
         _log_startup(settings, registry, model)
+        await hub.start()  # PostgreSQL: LISTEN before the first stream opens
         if run_engine:
             await dispatcher.start()
         try:

@@ -208,8 +208,12 @@ class PostgresHub(Hub):
             self._listener = asyncio.get_running_loop().create_task(self._listen_forever())
 
     async def start(self) -> None:
-        """Open the listener now (instead of at the first subscription)."""
+        """Open the listener now (API processes), so the first stream misses no delta; waits
+        a few seconds for LISTEN to be in place (it keeps trying in the background)."""
         self._on_subscribe()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await self.listening.wait()
 
     async def stop(self) -> None:
         self._closed = True

@@ -5,10 +5,8 @@ hub (engine/notify.py) BEFORE its first read, so nothing committed in between is
 on each "committed up to N" it reads the new events from the log. Deltas come from the hub
 only (they are never stored). It holds no database connection while it waits.
 
-Frames are encoded by sse-starlette's `ServerSentEvent` and sent by Starlette's
-`StreamingResponse`: one task per open stream (sse-starlette's `EventSourceResponse` runs
-four), which is what keeps a thousand idle streams cheap. The keep-alive comment is ours; a
-client that went away is noticed at the next frame sent, a keep-alive at the latest.
+Frames are encoded by sse-starlette's `ServerSentEvent` and sent by `EventStreamResponse`
+(api/sse.py), which keeps a thousand idle streams cheap. The keep-alive comment is ours.
 """
 
 from __future__ import annotations
@@ -18,13 +16,13 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 from sse_starlette import ServerSentEvent
 
 from loopllama.api.deps import AccountDep, ServicesDep, get_run_or_404
 from loopllama.api.errors import JSON
 from loopllama.api.openapi import responses, stream_responses
 from loopllama.api.services import Services
+from loopllama.api.sse import EventStreamResponse
 from loopllama.engine.events import TERMINAL_TYPES
 from loopllama.engine.notify import Delta
 from loopllama.errors import InvalidRequest
@@ -62,7 +60,7 @@ async def list_events(
 @router.get(
     "/v1/runs/{run_id}/stream",
     responses=stream_responses(),
-    response_class=StreamingResponse,
+    response_class=EventStreamResponse,
     summary="Stream a run's events (Server-Sent Events): replay, then live, with text deltas",
 )
 async def stream_events(
@@ -73,9 +71,8 @@ async def stream_events(
     async with services.db.read() as conn:
         run = await get_run_or_404(conn, account, run_id)
     after = _start_after(request)
-    return StreamingResponse(
+    return EventStreamResponse(
         _frames(services, run_id, after, ended=run["status"] in TERMINAL_STATUSES),
-        media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
