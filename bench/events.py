@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import resource
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -279,7 +280,7 @@ async def many_streams(fake: FakeProviderServer, count: int) -> dict:
     with scratch_database("sqlite") as url:
         env = {**_server_env(url, fake), "LOOPLLAMA_LOG_LEVEL": "info"}
         key = cli(env, "keys", "create", "--account", "bench").strip().splitlines()[-1]
-        server, api = start_server(env, log=RESULTS / "events-server.log")
+        server, api = start_server(env, log=Path(tempfile.gettempdir()) / "events-server.log")
         try:
             return await measure_many_streams(api, key, server.pid, fake, count, url)
         finally:
