@@ -26,6 +26,8 @@ import argparse
 import asyncio
 import json
 import os
+import resource
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +41,7 @@ from bench.support import (
     environment,
     percentile,
     rss_kib,
+    scalar,
     scratch_database,
     start,
     start_server,
@@ -65,10 +68,6 @@ def _pieces(run: int) -> tuple[str, ...]:
     return tuple(f"r{run}c{i} " for i in range(CHUNKS))
 
 
-def _script(fake: FakeProviderServer, runs: int, chunk_delay: float = CHUNK_DELAY) -> None:
-    fake.enqueue(*[tool_call("ask_human", {"question": "Go?"}) for _ in range(runs)])
-
-
 def _reply_for(run: int, chunk_delay: float) -> Reply:
     pieces = _pieces(run)
     return Reply("".join(pieces), chunks=pieces, chunk_delay=chunk_delay)
@@ -77,24 +76,38 @@ def _reply_for(run: int, chunk_delay: float) -> Reply:
 async def _follow(
     http: httpx.AsyncClient, run_id: str, opened: asyncio.Event, deltas: list, events: list
 ) -> None:
-    """Read the run's stream to its end, stamping what arrives."""
-    async with http.stream("GET", f"/v1/runs/{run_id}/stream", timeout=None) as response:
-        assert response.status_code == 200, await response.aread()
-        kind = None
-        async for line in response.aiter_lines():
-            if line.startswith(":"):
-                opened.set()  # replayed and idle: live now
-            elif line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                now_perf, now_wall = time.perf_counter(), time.time()
-                data = json.loads(line[6:])
-                if kind == "step.delta":
-                    deltas.append((now_perf, data["text"]))
-                else:
-                    events.append((now_wall, data))
-                    if data["type"] == "run.waiting_input":
-                        opened.set()
+    """Read the run's stream to its end, stamping what arrives; a dropped connection is
+    resumed with Last-Event-ID (as the SDK does), and `reconnects` counts them."""
+    last = 0
+    while True:
+        try:
+            headers = {"Last-Event-ID": str(last)} if last else {}
+            async with http.stream(
+                "GET", f"/v1/runs/{run_id}/stream", headers=headers, timeout=None
+            ) as response:
+                assert response.status_code == 200, await response.aread()
+                kind = None
+                async for line in response.aiter_lines():
+                    if line.startswith(":"):
+                        opened.set()  # replayed: live now
+                    elif line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: "):
+                        now_perf, now_wall = time.perf_counter(), time.time()
+                        data = json.loads(line[6:])
+                        if kind == "step.delta":
+                            deltas.append((now_perf, data["text"]))
+                        else:
+                            last = data["id"]
+                            events.append((now_wall, data))
+                            if data["type"] in ("run.completed", "run.failed"):
+                                return
+        except httpx.TransportError:
+            RECONNECTS.append(run_id)
+            await asyncio.sleep(0.2)
+
+
+RECONNECTS: list[str] = []
 
 
 def _delta_latencies(fake: FakeProviderServer, deltas: list) -> list[float]:
@@ -155,7 +168,7 @@ async def measure_sequential(url: str, key: str, fake: FakeProviderServer, runs:
 
 
 async def measure_many_streams(
-    url: str, key: str, pid: int, fake: FakeProviderServer, count: int
+    url: str, key: str, pid: int, fake: FakeProviderServer, count: int, database_url: str
 ) -> dict:
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=count + 50, max_keepalive_connections=count + 50)
@@ -182,21 +195,16 @@ async def measure_many_streams(
                 return response.json()["data"]["id"]
 
         run_ids = await asyncio.gather(*(trigger(i) for i in range(count)))
-        deadline = time.monotonic() + 300
-        while True:
-            page = (await http.get(f"/v1/workflows/{workflow['id']}/runs")).json()["data"]
-            statuses = {r["status"] for r in page}
-            if statuses == {"waiting_input"}:
-                # the list holds the 50 newest; check them all once it looks settled
-                states = await asyncio.gather(
-                    *(http.get(f"/v1/runs/{r}") for r in run_ids[: count // 2])
-                )
-                if all(s.json()["data"]["status"] == "waiting_input" for s in states):
-                    break
+        deadline = time.monotonic() + 600
+        query = "SELECT count(*) FROM runs WHERE status = 'waiting_input'"
+        while scalar(database_url, query) < count:
             assert time.monotonic() < deadline, "runs did not pause"
             await asyncio.sleep(0.5)
-        await asyncio.sleep(1.0)
-        before = rss_kib(pid)
+    await asyncio.sleep(1.0)
+    before = rss_kib(pid)
+    # Fresh connections: the server closes keep-alive ones idle for 5 s, and reusing one
+    # just as it does so fails the request.
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as http:
         opened = [asyncio.Event() for _ in run_ids]
         deltas: list = []
         readers = [
@@ -206,15 +214,25 @@ async def measure_many_streams(
         await asyncio.wait_for(asyncio.gather(*(o.wait() for o in opened)), 300)
         await asyncio.sleep(2.0)
         during = rss_kib(pid)
+        print(f"{count} streams open: server RSS {before} -> {during} KiB", flush=True)
         fake.clear()
         fake.enqueue(*[_reply_for(i, 0.1) for i in range(count)])
 
         async def answer(run_id: str) -> None:
+            # A respond is safe to repeat (409 once it arrived); a connection reset under this
+            # load is retried.
             async with gate:
-                response = await http.post(
-                    f"/v1/runs/{run_id}/respond", json={"action": "input", "input": "yes"}
-                )
-                assert response.status_code == 202, response.text
+                for attempt in range(5):
+                    try:
+                        response = await http.post(
+                            f"/v1/runs/{run_id}/respond", json={"action": "input", "input": "yes"}
+                        )
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.5 * (attempt + 1))
+                        continue
+                    assert response.status_code in (202, 409), response.text
+                    return
+                raise RuntimeError(f"could not answer run {run_id}")
 
         await asyncio.gather(*(answer(r) for r in run_ids))
         await asyncio.wait_for(asyncio.gather(*readers), 600)
@@ -224,6 +242,7 @@ async def measure_many_streams(
         "rss_with_streams_kib": during,
         "rss_per_stream_kib": round((during - before) / count, 2),
         "delta_latency_all_streaming_ms": _ms(_delta_latencies(fake, deltas)),
+        "stream_reconnects": len(RECONNECTS),
     }
 
 
@@ -259,11 +278,11 @@ async def postgres_setup(fake: FakeProviderServer, runs: int) -> dict:
 
 async def many_streams(fake: FakeProviderServer, count: int) -> dict:
     with scratch_database("sqlite") as url:
-        env = _server_env(url, fake)
+        env = {**_server_env(url, fake), "LOOPLLAMA_LOG_LEVEL": "info"}
         key = cli(env, "keys", "create", "--account", "bench").strip().splitlines()[-1]
-        server, api = start_server(env)
+        server, api = start_server(env, log=Path(tempfile.gettempdir()) / "events-server.log")
         try:
-            return await measure_many_streams(api, key, server.pid, fake, count)
+            return await measure_many_streams(api, key, server.pid, fake, count, url)
         finally:
             stop(server)
 
@@ -274,15 +293,26 @@ async def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
+    # 1,000 streams are 1,000 sockets on each side (the server inherits our limit).
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     figures: dict[str, Any] = {"load_average_before": os.getloadavg()}
+    if args.runs == 0:
+        args.skip_postgres = True
+
+    def record(name: str, value: dict) -> None:
+        figures[name] = value
+        print(name, json.dumps(value), flush=True)
+
     with FakeProviderServer() as fake:
-        figures["sqlite_one_process"] = await sqlite_setup(fake, args.runs)
-        fake.clear()
+        if args.runs:
+            record("sqlite_one_process", await sqlite_setup(fake, args.runs))
+            fake.clear()
         if not args.skip_postgres:
-            figures["postgresql_api_and_worker"] = await postgres_setup(fake, args.runs)
+            record("postgresql_api_and_worker", await postgres_setup(fake, args.runs))
             fake.clear()
         if args.streams:
-            figures["many_streams_sqlite"] = await many_streams(fake, args.streams)
+            record("many_streams_sqlite", await many_streams(fake, args.streams))
     figures["load_average_after"] = os.getloadavg()
     print(json.dumps(figures, indent=2))
     RESULTS.mkdir(exist_ok=True)

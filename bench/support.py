@@ -128,9 +128,11 @@ def start(env: dict[str, str], *args: str, log: Path | None = None) -> subproces
             output.close()
 
 
-def start_server(env: dict[str, str], *extra: str) -> tuple[subprocess.Popen, str]:
+def start_server(
+    env: dict[str, str], *extra: str, log: Path | None = None
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = start(env, "serve", "--port", str(port), *extra)
+    process = start(env, "serve", "--port", str(port), *extra, log=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

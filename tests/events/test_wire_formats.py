@@ -17,7 +17,11 @@ from tests.hitl.support import make_workflow, respond, start
 @pytest.fixture
 async def wire(settings, provider_server, api_key):
     settings = with_fake_providers(settings, provider_server)
-    app = create_app(settings, providers=ProviderRegistry(settings), migrate=False)
+    registry = ProviderRegistry(settings)
+    # Made now, not at the first model call: importing the SDKs blocks the event loop that
+    # also serves the test's HTTP connection (for seconds on a busy machine).
+    registry.get("anthropic"), registry.get("openai")
+    app = create_app(settings, providers=registry, migrate=False)
     async with app.router.lifespan_context(app), serve(app) as url:
         headers = {"Authorization": f"Bearer {api_key}"}
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=20) as http:

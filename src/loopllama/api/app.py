@@ -62,6 +62,7 @@ def create_app(
         )
         _log_startup(settings, registry, model)
         webhook_sender = _webhook_sender(settings, db) if run_engine else None
+        await hub.start()  # PostgreSQL: LISTEN before the first stream opens
         if run_engine:
             await dispatcher.start()
         if webhook_sender is not None:

@@ -2,8 +2,8 @@
 
 One seam, two backends, the same interface:
 
-    hub.subscribe(run_id)            a `Subscription`: `await sub.wait()` hands back what
-                                     happened since the last call
+    hub.subscribe(run_id)            a `Subscription`: `await sub.wait(idle)` hands back
+                                     what happened since the last call
     hub.publish_delta(run_id, data)  an ephemeral `step.delta` (never stored), from the engine
 
 A subscription receives two kinds of item: `Committed(last_id)`, "the run's log now reaches
@@ -73,10 +73,13 @@ class Subscription:
             self._items.append(item)
         self._wakeup.set()
 
-    async def wait(self) -> list[Committed | Delta]:
-        """The items received since the last call, waiting for one if there is none yet."""
+    async def wait(self, idle: float | None = None) -> list[Committed | Delta]:
+        """The items received since the last call, waiting for one if there is none yet;
+        [] after `idle` seconds without any."""
         if not self._items and not self.overflowed:
-            await self._wakeup.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(idle):
+                    await self._wakeup.wait()
         self._wakeup.clear()
         items = list(self._items)
         self._items.clear()
@@ -127,9 +130,14 @@ class Hub:
             for sub in subs:
                 sub.put(Committed(0))
 
-    def on_commit(self, announced: list[tuple[str, int]]) -> None:
+    def on_commit(self, announced: list[tuple[str, int]]) -> bool:
+        """Tell the streams of these runs; True when one was listening."""
+        woke = False
         for run_id, last_id in announced:
-            self.committed(run_id, last_id)
+            if run_id in self._subscribers:
+                self.committed(run_id, last_id)
+                woke = True
+        return woke
 
     def publish_delta(self, run_id: str, data: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -200,8 +208,12 @@ class PostgresHub(Hub):
             self._listener = asyncio.get_running_loop().create_task(self._listen_forever())
 
     async def start(self) -> None:
-        """Open the listener now (instead of at the first subscription)."""
+        """Open the listener now (API processes), so the first stream misses no delta; waits
+        a few seconds for LISTEN to be in place (it keeps trying in the background)."""
         self._on_subscribe()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await self.listening.wait()
 
     async def stop(self) -> None:
         self._closed = True

@@ -118,7 +118,7 @@ class Database:
         self.is_sqlite = is_sqlite(url)
         self._write_lock = asyncio.Lock()
         # SQLite: called with the (run_id, last_event_id) pairs a write committed.
-        self.on_commit: Callable[[list[tuple[str, int]]], None] | None = None
+        self.on_commit: Callable[[list[tuple[str, int]]], bool] | None = None
         # SQLite: called after a write that recorded webhook deliveries (the local scheduler).
         self.on_outbox: Callable[[], None] | None = None
         if self.is_sqlite:
@@ -163,8 +163,10 @@ class Database:
                 self._writer.close()
                 self._writer = None
                 raise
-        if announced and self.on_commit is not None:
-            self.on_commit(announced)
+        if announced and self.on_commit is not None and self.on_commit(announced):
+            # The writer (often the engine) may not suspend before its next transaction: let
+            # the streams it just woke send what was committed now.
+            await asyncio.sleep(0)
         if conn.outbox and self.on_outbox is not None:
             self.on_outbox()
 

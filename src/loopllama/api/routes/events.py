@@ -4,6 +4,9 @@ The stream replays the log from the database, then goes live: it subscribes to t
 hub (engine/notify.py) BEFORE its first read, so nothing committed in between is missed, and
 on each "committed up to N" it reads the new events from the log. Deltas come from the hub
 only (they are never stored). It holds no database connection while it waits.
+
+Frames are encoded by sse-starlette's `ServerSentEvent` and sent by `EventStreamResponse`
+(api/sse.py), which keeps a thousand idle streams cheap. The keep-alive comment is ours.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 
 from loopllama.api.deps import AccountDep, ServicesDep, get_run_or_404, requires
 from loopllama.api.errors import JSON
 from loopllama.api.openapi import responses, stream_responses
 from loopllama.api.services import Services
+from loopllama.api.sse import EventStreamResponse
 from loopllama.engine.events import TERMINAL_TYPES
 from loopllama.engine.notify import Delta
 from loopllama.errors import InvalidRequest
@@ -82,7 +86,7 @@ async def list_events(
     dependencies=[requires("read")],
     responses=stream_responses(),
     openapi_extra={"parameters": [_AFTER, _LAST_EVENT_ID]},
-    response_class=EventSourceResponse,
+    response_class=EventStreamResponse,
     summary="Stream a run's events (Server-Sent Events): replay, then live, with text deltas",
 )
 async def stream_events(
@@ -93,13 +97,9 @@ async def stream_events(
     async with services.db.read() as conn:
         run = await get_run_or_404(conn, account, run_id)
     after = _start_after(request)
-    keepalive = services.settings.server.stream_keepalive
-    return EventSourceResponse(
-        _events(services, run_id, after, ended=run["status"] in TERMINAL_STATUSES),
-        ping=keepalive,
-        ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
+    return EventStreamResponse(
+        _frames(services, run_id, after, ended=run["status"] in TERMINAL_STATUSES),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        sep="\n",
     )
 
 
@@ -117,10 +117,11 @@ def _start_after(request: Request) -> int:
     return query_int(raw, "after", default=0, minimum=0, maximum=MAX_EVENT_ID)
 
 
-async def _events(
+async def _frames(
     services: Services, run_id: str, after: int, *, ended: bool
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     cursor = after
+    keepalive = services.settings.server.stream_keepalive
     with services.hub.subscribe(run_id) as sub:
         while True:  # replay
             async with services.db.read() as conn:
@@ -132,12 +133,17 @@ async def _events(
                     return
             if len(rows) < REPLAY_PAGE:
                 break
+        del rows  # an idle stream keeps nothing it has sent
         if ended:  # finished before it had a log (a run older than the log): nothing to wait for
             return
+        yield KEEP_ALIVE  # replayed: the client knows it is live now
         while not sub.overflowed:  # live
-            for item in await sub.wait():
+            items = await sub.wait(keepalive)
+            if not items:
+                yield KEEP_ALIVE
+            for item in items:
                 if isinstance(item, Delta):
-                    yield ServerSentEvent(data=orjson.dumps(item.data).decode(), event="step.delta")
+                    yield _delta(item.data)
                     continue
                 if item.last_id and item.last_id <= cursor:
                     continue  # already sent
@@ -153,7 +159,14 @@ async def _events(
         # Too far behind (a client that does not read): it resumes with Last-Event-ID.
 
 
-def _durable(row: Any) -> ServerSentEvent:
-    return ServerSentEvent(
-        data=orjson.dumps(event_public(row)).decode(), event=row.type, id=str(row.id)
-    )
+def _durable(row: Any) -> bytes:
+    data = orjson.dumps(event_public(row)).decode()
+    return ServerSentEvent(data=data, event=row.type, id=str(row.id), sep="\n").encode()
+
+
+def _delta(data: dict[str, Any]) -> bytes:
+    text = orjson.dumps(data).decode()
+    return ServerSentEvent(data=text, event="step.delta", sep="\n").encode()
+
+
+KEEP_ALIVE = ServerSentEvent(comment="keep-alive", sep="\n").encode()
