@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from loopllama import console
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
 from loopllama.api.guards import PathGuard
 from loopllama.api.openapi import install_openapi
@@ -88,6 +89,7 @@ def create_app(
     app.include_router(keys.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
+    app.include_router(console.router)  # /console and / (not part of the API document)
     return app
 
 
