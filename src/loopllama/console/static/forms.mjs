@@ -32,7 +32,15 @@ export function clearErrors(form) {
 export function showError(form, summary, message, fields) {
   replace(summary, message);
   const lower = message.toLowerCase();
-  let target = fields.find((f) => f.names.some((name) => lower.includes(name.toLowerCase())));
+  // The field named first: "Unknown model 'x': name a provider ..." is about the model.
+  let target = null;
+  let first = Infinity;
+  for (const f of fields) {
+    for (const name of f.names) {
+      const at = name ? lower.indexOf(name.toLowerCase()) : -1;
+      if (at >= 0 && at < first) [target, first] = [f, at];
+    }
+  }
   if (!target && /at least 1 character|required/i.test(message)) {
     const empty = fields.filter((f) => f.required && f.control.value.trim() === "");
     if (empty.length === 1) target = empty[0];

@@ -45,7 +45,7 @@ export async function workflowPage(main, id) {
   if (workflow) {
     parts.push(
       h("div", { class: "title-row" }, h("h1", {}, workflow.name), badge(workflow.status), workflow.locked ? h("span", { class: "badge" }, "locked") : null),
-      h("p", { class: "muted" }, `${workflow.id} · version ${workflow.version ?? 1} · updated `, time(workflow.updated_at)),
+      h("p", { class: "muted", id: "wf-meta" }, `${workflow.id} · version ${workflow.version ?? 1} · updated `, time(workflow.updated_at)),
       actions(main, workflow),
       trigger(workflow),
     );
@@ -176,8 +176,8 @@ function editor(workflow) {
       h("legend", {}, `Agent ${index + 1}`),
       field("Role", role),
       field("System prompt", prompt),
-      field("Model", agentModel),
-      field("Tools", tools, "Comma-separated tool names"),
+      field("Agent model", agentModel),
+      field("Agent tools", tools, "Comma-separated tool names"),
       current.crew.length > 1
         ? h("button", { type: "button", class: "link", onclick: () => (read(), current.crew.splice(index, 1), fill()) }, `Remove agent ${index + 1}`)
         : null,
