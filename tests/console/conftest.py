@@ -8,13 +8,14 @@ locally, and fail in CI, where a missing browser must not pass silently.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.console.support import CHROMIUM, Guard, Receiver
+from tests.console.support import CHROMIUM, Guard, Receiver, api
 from tests.fakes.provider_server import FakeProviderServer
 from tests.helpers import LiveServer
 
@@ -53,6 +54,7 @@ def live(tmp_path_factory, fake, receiver) -> Iterator[LiveServer]:
         LOOPLLAMA_WEBHOOK_RETRY_SCHEDULE="0.3,0.3",
     )
     server.start()
+    _warm_up(server)
     yield server
     server.stop()
 
@@ -82,3 +84,16 @@ def page(browser, live, fake, guard) -> Iterator[Any]:
     yield page
     context.close()
     assert guard.problems() == []
+
+
+def _warm_up(server: LiveServer) -> None:
+    """One run to completion: the first model call of a process imports the provider's SDK
+    (seconds on a busy machine), which would otherwise land inside the first test's waits."""
+    client = api(server.url, server.api_key)
+    crew = [{"role": "warm", "systemPrompt": "p"}]
+    workflow = client.post("/v1/workflows", json={"name": "warm-up", "model": "claude-test", "crew": crew})
+    run = client.post(f"/v1/workflows/{workflow.json()['data']['id']}/runs", {"input": "hi"})
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/runs/{run.json()['data']['id']}").json()["data"]["status"] != "completed":
+        assert time.monotonic() < deadline, "the warm-up run did not complete"
+        time.sleep(0.05)

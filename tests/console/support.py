@@ -77,16 +77,19 @@ class Guard:
     allowed: tuple[str, ...] = (NETWORK_LOG,)
 
     def watch(self, context: Any, page: Any) -> None:
-        def on_request(route: Any) -> None:
-            url = route.request.url
+        # Only other hosts are intercepted (and refused): an intercepted response is handed to
+        # the page whole, which would hold back the run's event stream.
+        def foreign(url: str) -> bool:
             parts = urlsplit(url)
-            if f"{parts.scheme}://{parts.netloc}" == self.origin or parts.scheme in ("data", "blob"):
-                route.continue_()
-            else:
-                self.foreign.append(url)
-                route.abort()
+            return parts.scheme not in ("data", "blob") and (
+                f"{parts.scheme}://{parts.netloc}" != self.origin
+            )
 
-        context.route("**/*", on_request)
+        def refuse(route: Any) -> None:
+            self.foreign.append(route.request.url)
+            route.abort()
+
+        context.route(foreign, refuse)
         page.on(
             "console",
             lambda message: message.type == "error" and self.errors.append(message.text),
