@@ -207,7 +207,8 @@ def test_a_lost_connection_shows_a_banner_and_the_run_page_recovers(page, live, 
     expect(page.locator("#banner")).to_be_hidden(timeout=10_000)
     page.get_by_label("Your answer").fill("Yes")
     page.get_by_role("button", name="Send answer").click()
-    expect(page.locator(".summary dd").first).to_have_text("completed")
+    # The restarted server imports its provider SDK again on this first call: a longer wait.
+    expect(page.locator(".summary dd").first).to_have_text("completed", timeout=45_000)
     # Resumed after the last event seen: every durable event shown exactly once.
     ids = page.locator(".timeline li .mono").all_text_contents()
     assert ids == [f"#{n}" for n in range(1, len(ids) + 1)]

@@ -1,4 +1,4 @@
-// Building DOM nodes. Text always goes in as text nodes (never innerHTML), so anything the API
+// Building DOM nodes. Text always goes in as text nodes (never parsed as HTML), so anything the API
 // returns, agent output included, shows as the characters it is: escaping by construction.
 
 export function h(tag, attrs = {}, ...children) {
