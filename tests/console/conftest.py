@@ -27,7 +27,9 @@ def _require_browser() -> Any:
         sync_playwright = None
     if sync_playwright is None or not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
-            pytest.fail("the browser tests need playwright and /usr/bin/chromium (scripts/bootstrap)")
+            pytest.fail(
+                "the browser tests need playwright and /usr/bin/chromium (scripts/bootstrap)"
+            )
         pytest.skip("playwright or /usr/bin/chromium missing: run scripts/bootstrap")
     return sync_playwright
 
@@ -76,7 +78,9 @@ def guard(live) -> Guard:
 @pytest.fixture
 def page(browser, live, fake, guard) -> Iterator[Any]:
     fake.clear()
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, timezone_id="Europe/Paris")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, timezone_id="Europe/Paris"
+    )
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
     page = context.new_page()
     page.set_default_timeout(15_000)
@@ -91,9 +95,13 @@ def _warm_up(server: LiveServer) -> None:
     (seconds on a busy machine), which would otherwise land inside the first test's waits."""
     client = api(server.url, server.api_key)
     crew = [{"role": "warm", "systemPrompt": "p"}]
-    workflow = client.post("/v1/workflows", json={"name": "warm-up", "model": "claude-test", "crew": crew})
+    workflow = client.post(
+        "/v1/workflows", json={"name": "warm-up", "model": "claude-test", "crew": crew}
+    )
     run = client.post(f"/v1/workflows/{workflow.json()['data']['id']}/runs", {"input": "hi"})
     deadline = time.monotonic() + 60
-    while client.get(f"/v1/runs/{run.json()['data']['id']}").json()["data"]["status"] != "completed":
+    while (
+        client.get(f"/v1/runs/{run.json()['data']['id']}").json()["data"]["status"] != "completed"
+    ):
         assert time.monotonic() < deadline, "the warm-up run did not complete"
         time.sleep(0.05)

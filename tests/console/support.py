@@ -31,7 +31,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with receiver.condition:
                     receiver.received.append(
@@ -101,7 +101,7 @@ class Guard:
         return unexpected + [f"request to another host: {url}" for url in self.foreign]
 
 
-class api:  # noqa: N801 (reads as a function at the call sites)
+class api:
     """One-shot calls to the server's API (no pool to close), as a test's side channel."""
 
     def __init__(self, base_url: str, key: str) -> None:

@@ -20,7 +20,9 @@ def workflow(live, **extra):
     body = {
         "name": "Watched",
         "model": "claude-test",
-        "crew": [{"role": "writer", "systemPrompt": "Write.", "tools": extra.pop("agent_tools", [])}],
+        "crew": [
+            {"role": "writer", "systemPrompt": "Write.", "tools": extra.pop("agent_tools", [])}
+        ],
         **extra,
     }
     response = api(live.url, live.api_key).post("/v1/workflows", json=body)
@@ -29,7 +31,9 @@ def workflow(live, **extra):
 
 
 def trigger(live, workflow_id, text="Go"):
-    response = api(live.url, live.api_key).post(f"/v1/workflows/{workflow_id}/runs", {"input": text})
+    response = api(live.url, live.api_key).post(
+        f"/v1/workflows/{workflow_id}/runs", {"input": text}
+    )
     assert response.status_code == 202, response.text
     return response.json()["data"]
 
@@ -52,7 +56,10 @@ def test_streamed_text_grows_before_the_run_completes(page, live, fake):
         lambda request: (watching.wait(30), Reply("Plan ready."))[1],
         Reply("".join(WORDS), chunks=tuple(WORDS), chunk_delay=0.25),
     )
-    crew = [{"role": "planner", "systemPrompt": "Plan."}, {"role": "writer", "systemPrompt": "Write."}]
+    crew = [
+        {"role": "planner", "systemPrompt": "Plan."},
+        {"role": "writer", "systemPrompt": "Write."},
+    ]
     flow = workflow(live, crew=crew)
     sign_in(page, live.url, live.api_key)
     page.goto(f"{live.url}/console#/workflows/{flow['id']}")
@@ -74,9 +81,7 @@ def test_streamed_text_grows_before_the_run_completes(page, live, fake):
     expect(output).to_have_text("".join(WORDS))
     expect(page.locator("#run-output")).to_have_text("".join(WORDS))
     expect(page.locator(".timeline li strong")).to_have_text(
-        ["run.queued", "run.started"]
-        + ["step.started", "step.completed"] * 2
-        + ["run.completed"]
+        ["run.queued", "run.started"] + ["step.started", "step.completed"] * 2 + ["run.completed"]
     )
     expect(page.locator(".live")).to_have_text("ended")
 
@@ -142,7 +147,10 @@ def test_cancel_then_retry_and_fork_from_the_page(page, live, fake):
     expect(page.locator(".summary dd").first).to_have_text("running")
     page.get_by_role("button", name="Cancel run").click()
     expect(page.locator(".summary dd").first).to_have_text("cancelled")
-    assert api(live.url, live.api_key).get(f"/v1/runs/{run['id']}").json()["data"]["status"] == "cancelled"
+    assert (
+        api(live.url, live.api_key).get(f"/v1/runs/{run['id']}").json()["data"]["status"]
+        == "cancelled"
+    )
 
     page.get_by_role("button", name="Retry").click()
     expect(page).not_to_have_url(re.compile(run["id"]))
@@ -158,7 +166,10 @@ def test_cancel_then_retry_and_fork_from_the_page(page, live, fake):
 
 
 def test_agent_output_is_shown_as_text_never_as_markup(page, live, fake):
-    hostile = '<script>window.pwned = 1</script><img src="/x" onerror="window.pwned = 2"> [click](javascript:alert(1))'
+    hostile = (
+        '<script>window.pwned = 1</script><img src="/x" onerror="window.pwned = 2">'
+        " [click](javascript:alert(1))"
+    )
     fake.enqueue(hostile)
     flow = workflow(live)
     run = trigger(live, flow["id"])

@@ -34,11 +34,17 @@ def test_create_an_endpoint_copy_its_secret_see_and_redeliver_a_delivery(page, l
 
     flow = api(live.url, live.api_key).post(
         "/v1/workflows",
-        json={"name": "Hooked", "model": "claude-test", "crew": [{"role": "a", "systemPrompt": "p"}]},
+        json={
+            "name": "Hooked",
+            "model": "claude-test",
+            "crew": [{"role": "a", "systemPrompt": "p"}],
+        },
     )
-    run = api(live.url, live.api_key).post(
-        f"/v1/workflows/{flow.json()['data']['id']}/runs", {"input": "go"}
-    ).json()["data"]
+    run = (
+        api(live.url, live.api_key)
+        .post(f"/v1/workflows/{flow.json()['data']['id']}/runs", {"input": "go"})
+        .json()["data"]
+    )
     (first,) = receiver.wait_for("/hooks")
     assert first["body"]["type"] == "run.completed"
 

@@ -54,7 +54,11 @@ def test_create_shows_the_api_message_next_to_the_field_then_creates(page, live)
     page.get_by_role("button", name="Create workflow").click()
     worded = api(live.url, live.api_key).post(
         "/v1/workflows",
-        json={"name": "x", "model": "nonsense/model-x", "crew": [{"role": "r", "systemPrompt": "p"}]},
+        json={
+            "name": "x",
+            "model": "nonsense/model-x",
+            "crew": [{"role": "r", "systemPrompt": "p"}],
+        },
     )
     assert worded.status_code == 400
     expect(page.locator("#wf-model-error")).to_have_text(worded.json()["error"])
@@ -78,7 +82,11 @@ def test_edit_as_json_pause_lock_restore_and_delete(page, live):
     client = api(live.url, live.api_key)
     workflow = client.post(
         "/v1/workflows",
-        json={"name": "Editable", "model": "claude-test", "crew": [{"role": "a", "systemPrompt": "p"}]},
+        json={
+            "name": "Editable",
+            "model": "claude-test",
+            "crew": [{"role": "a", "systemPrompt": "p"}],
+        },
     ).json()["data"]
     sign_in(page, live.url, live.api_key)
     page.goto(f"{live.url}/console#/workflows/{workflow['id']}")
@@ -88,7 +96,10 @@ def test_edit_as_json_pause_lock_restore_and_delete(page, live):
     definition.fill(text)
     page.get_by_role("button", name="Save changes").click()
     expect(page.locator("#wf-meta")).to_contain_text("version 2 ")
-    assert client.get(f"/v1/workflows/{workflow['id']}").json()["data"]["crew"][0]["systemPrompt"] == "p2"
+    assert (
+        client.get(f"/v1/workflows/{workflow['id']}").json()["data"]["crew"][0]["systemPrompt"]
+        == "p2"
+    )
 
     page.get_by_role("button", name="Pause").click()
     expect(page.get_by_role("button", name="Activate")).to_be_visible()
@@ -102,7 +113,10 @@ def test_edit_as_json_pause_lock_restore_and_delete(page, live):
     page.get_by_role("button", name="Unlock").click()
     page.get_by_role("button", name="Restore version 1").click()
     expect(page.locator("#wf-meta")).to_contain_text("version 3 ")
-    assert client.get(f"/v1/workflows/{workflow['id']}").json()["data"]["crew"][0]["systemPrompt"] == "p"
+    assert (
+        client.get(f"/v1/workflows/{workflow['id']}").json()["data"]["crew"][0]["systemPrompt"]
+        == "p"
+    )
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete").click()

@@ -48,6 +48,8 @@ def quickstart(run_input: str, database: str) -> None:
     try:
         _wait_until_up(base, server, log_path)
         click.echo(f"  server    {base}  (log: {log_path})")
+        # This server stops with the quickstart; `loopllama serve` serves the console for good.
+        click.echo(f"  console   {base}/console  (sign in with the api key)")
         with httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30
         ) as http:
@@ -55,6 +57,10 @@ def quickstart(run_input: str, database: str) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+    click.echo(
+        "\nWeb console: run `loopllama serve` and open http://127.0.0.1:8080/console"
+        " (sign in with an api key from `loopllama keys create`)."
+    )
 
 
 def _run(http: httpx.Client, run_input: str) -> None:

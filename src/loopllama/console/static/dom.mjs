@@ -43,7 +43,7 @@ export function duration(from, to) {
 }
 
 export function badge(status) {
-  return h("span", { class: `badge badge-${status}` }, status.replace("_", " "));
+  return h("span", { class: `badge badge-${status}` }, status.replaceAll("_", " "));
 }
 
 // Cost arrives with the cost feature; shown when the API sends it, absent otherwise.

@@ -100,7 +100,8 @@ class RunView {
 
   setRun(run) {
     this.run = run;
-    const total = run.total_steps ?? "?";
+    // total_steps counts the steps so far (a fork's copies included): shown when ahead.
+    const total = run.total_steps > this.cards.size ? ` of ${run.total_steps}` : "";
     const rows = [
       ["Status", badge(run.status)],
       ["Workflow", h("a", { href: `#/workflows/${run.workflow_id}`, class: "mono" }, run.workflow_id), run.workflow_version ? ` (version ${run.workflow_version})` : ""],
@@ -108,7 +109,7 @@ class RunView {
       ["Started", time(run.started_at)],
       ["Finished", time(run.finished_at)],
       ["Duration", duration(run.started_at, run.finished_at)],
-      ["Steps", `${this.cards.size} of ${total}`],
+      ["Steps", `${this.cards.size}${total}`],
       ["Tokens", `${run.tokens_in} in · ${run.tokens_out} out`],
     ];
     if (cost(run)) rows.push(["Cost", cost(run)]);

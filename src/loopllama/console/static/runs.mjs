@@ -18,7 +18,7 @@ export async function runsTable(section, filter, inUrl = false) {
     "select",
     { id: `status-${filter.workflow_id || "all"}` },
     h("option", { value: "" }, "any status"),
-    STATUSES.map((status) => h("option", { value: status, selected: status === filter.status }, status.replace("_", " "))),
+    STATUSES.map((status) => h("option", { value: status, selected: status === filter.status }, status.replaceAll("_", " "))),
   );
   const body = h("tbody");
   const more = h("button", { type: "button", hidden: true }, "Load more");
