@@ -79,7 +79,7 @@ def shots(live: LiveServer, fake: FakeProviderServer, receiver: Receiver, out: P
         ]:
             with page_for(browser, live, viewport, scheme) as page:
                 streaming(page, live, fake, workflow)
-                page.screenshot(path=out / f"{name}.png")
+                page.screenshot(path=out / f"{name}.png", full_page=viewport is PHONE)
                 print(out / f"{name}.png")
         for name, viewport, scheme in [
             ("run-paused", DESKTOP, "light"),
