@@ -37,6 +37,9 @@ def test_the_wheel_builds_with_migrations_and_entry_point(tmp_path):
     assert "loopllama/store/migrations/env.py" in names
     assert "loopllama/store/migrations/versions/0001_initial_schema.py" in names
     assert "loopllama/client/__init__.py" in names
+    # The web console ships as files in the package: no build step on install.
+    assert "loopllama/console/static/index.html" in names
+    assert "loopllama/console/static/app.mjs" in names
     # The base install is the SDK: no server dependency without an extra (standardwebhooks,
     # which has no dependencies, is there for receivers: loopllama.webhooks.verify).
     base = [

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from loopllama import telemetry
+from loopllama import console, telemetry
 from loopllama.api.access_log import AccessLog
 from loopllama.api.docs_ui import install_docs
 from loopllama.api.errors import JSON, BodyLimit, install_error_handlers
@@ -110,6 +110,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(usage.router)
+    app.include_router(console.router)  # /console and / (not part of the API document)
     return app
 
 

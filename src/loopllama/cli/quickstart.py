@@ -59,6 +59,8 @@ def quickstart(run_input: str, state_dir: Path) -> None:
     try:
         _wait_until_up(base, server, log_path)
         click.echo(f"  server    {base}  (log: {log_path})")
+        # This server stops with the quickstart; `loopllama serve` serves the console for good.
+        click.echo(f"  console   {base}/console  (sign in with the api key)")
         state = _load_state(state_path)
         key = _reuse_or_create_key(base, env, state)
         with httpx.Client(
@@ -161,7 +163,9 @@ def _where_next(database_url: str, key: str, workflow_id: str) -> None:
         f"  export LOOPLLAMA_DATABASE_URL={database_url}\n"
         f"  {cli} serve &\n"
         f"  export LOOPLLAMA_API_KEY={key}\n"
-        f'  {cli} run {workflow_id} "your input"'
+        f'  {cli} run {workflow_id} "your input"\n'
+        "The web console is at http://127.0.0.1:8080/console while `serve` runs (sign in with "
+        "the key above)."
     )
 
 
