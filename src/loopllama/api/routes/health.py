@@ -23,7 +23,12 @@ HEALTH = REF.format(model="HealthResponse")
         },
         503: {
             "description": "The database cannot be reached",
-            "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": REF.format(model="Error")},
+                    "example": {"error": "Service temporarily unavailable"},
+                }
+            },
         },
     },
     openapi_extra={"security": []},  # no authentication: load balancers call it
