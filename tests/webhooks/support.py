@@ -9,27 +9,16 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import uvicorn
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from loopllama.schemas.runs import EventType
 from tests.helpers import free_port
 
-ALL_TYPES = [
-    "run.queued",
-    "run.started",
-    "step.started",
-    "tool_call.updated",
-    "step.completed",
-    "step.failed",
-    "run.waiting_input",
-    "run.resumed",
-    "run.completed",
-    "run.failed",
-    "run.cancelled",
-]
+ALL_TYPES = list(get_args(EventType))
 
 
 @dataclass

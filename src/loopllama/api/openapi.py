@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from loopllama.permissions import SCOPES
 from loopllama.schemas.keys import KeyCreate
-from loopllama.schemas.runs import ForkIn, RespondIn, RunCreate
+from loopllama.schemas.runs import EventType, ForkIn, RespondIn, RunCreate
 from loopllama.schemas.webhooks import WebhookCreate, WebhookUpdate
 from loopllama.schemas.workflows import (
     CustomToolIn,
@@ -173,19 +173,7 @@ class Event(BaseModel):
 
     id: int
     run_id: str
-    type: Literal[
-        "run.queued",
-        "run.started",
-        "step.started",
-        "tool_call.updated",
-        "step.completed",
-        "step.failed",
-        "run.waiting_input",
-        "run.resumed",
-        "run.completed",
-        "run.failed",
-        "run.cancelled",
-    ]
+    type: EventType
     created_at: str
     data: dict[str, Any]
 

@@ -22,6 +22,21 @@ class _Body(BaseModel):
 
 
 RunInput = Annotated[str, Field(min_length=1, max_length=16000)]
+# The durable types of the run event log (EXTENSIONS part 5), in lifecycle order.
+EventType = Literal[
+    "run.queued",
+    "run.started",
+    "step.started",
+    "tool_call.updated",
+    "step.completed",
+    "step.failed",
+    "run.waiting_input",
+    "run.resumed",
+    "run.completed",
+    "run.failed",
+    "run.cancelled",
+]
+
 RUN_STATUSES = ("queued", "running", "waiting_input", "completed", "failed", "cancelled")
 
 

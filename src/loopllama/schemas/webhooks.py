@@ -7,20 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from loopllama.ids import iso
-
-EventType = Literal[
-    "run.queued",
-    "run.started",
-    "step.started",
-    "tool_call.updated",
-    "step.completed",
-    "step.failed",
-    "run.waiting_input",
-    "run.resumed",
-    "run.completed",
-    "run.failed",
-    "run.cancelled",
-]
+from loopllama.schemas.runs import EventType
 
 
 def _url_shape(value: str) -> str:
