@@ -41,7 +41,8 @@ async def test_local_create_with_a_grant_then_list_and_revoke(invoke, client):
     assert listed.exit_code == 0
     header, *rows = listed.stdout.splitlines()
     assert header.split() == [
-        "ID", "HINT", "ACCOUNT", "SCOPE", "WORKFLOWS", "EXPIRES", "LAST", "USED", "STATE", "LABEL"
+        "ID", "HINT", "ACCOUNT", "SCOPE", "WORKFLOWS", "EXPIRES", "LAST", "USED", "RATE", "LIMIT",
+        "STATE", "LABEL",
     ]  # fmt: skip
     dash = next(row for row in rows if row.endswith("dash"))
     assert " acme " in dash and " read " in dash and workflow_id in dash and " active " in dash
