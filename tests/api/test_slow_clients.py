@@ -8,6 +8,7 @@ wait for closes with generous hang timeouts, never on how fast they come.
 from __future__ import annotations
 
 import asyncio
+import json
 import resource
 from collections.abc import Iterator
 
@@ -151,3 +152,22 @@ async def test_bytes_that_are_not_http_get_the_envelope(server) -> None:
     assert body == b'{"error":"Malformed HTTP request"}'
     async with server.client() as client:
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_a_large_body_in_the_same_packet_as_the_headers_is_not_a_431(server) -> None:
+    """Regression: the head-size bound counted a body that arrived with the headers."""
+    crew = [{"role": f"r{i}", "systemPrompt": "p" * 8000} for i in range(10)]
+    body = json.dumps({"name": "big", "model": "claude-sonnet-4-6", "crew": crew}).encode()
+    assert len(body) > 70_000
+    head = (
+        f"POST /v1/workflows HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.api_key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(head + body)  # one write: the server reads head and body together
+    await writer.drain()
+    async with asyncio.timeout(HANG):
+        answer = await _closed_by_server(reader)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]

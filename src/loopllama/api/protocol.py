@@ -32,6 +32,7 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._reading_head = True  # between requests or inside a request line and headers
         self._head_bytes = 0
+        self._tail = b""  # the last bytes of the head so far: its end may straddle two reads
 
     def _arm(self) -> None:
         if self._deadline is None:
@@ -57,24 +58,30 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
         if self._reading_head and not self.transport.is_closing():
-            # The parser buffers a header until its end: bound what it may hold.
-            self._head_bytes += len(data)
+            # The parser buffers a request's head until its end: bound what it may hold. Only
+            # the bytes up to the blank line that ends the head count, so a large body sent in
+            # the same packet is not mistaken for headers.
+            window = self._tail + data
+            end = window.find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
             if self._head_bytes > MAX_HEADER_BYTES:
                 self._refuse(b"431 Request Header Fields Too Large", "Request headers too large")
+                return
+            self._tail = window[-3:]
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm()  # a keep-alive connection's next request
 
     def on_headers_complete(self) -> None:
-        self._reading_head = False
+        self._reading_head, self._tail = False, b""
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
-        self._reading_head, self._head_bytes = True, 0
+        self._reading_head, self._head_bytes, self._tail = True, 0, b""
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
