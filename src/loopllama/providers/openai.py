@@ -146,10 +146,12 @@ class OpenAIProvider:
         calls: dict[int, dict[str, Any]] = {}
         finish: str | None = None
         usage: Any = None
+        model: str | None = None
         seen_choice = False
         async with stream:
             async for chunk in stream:
                 usage = chunk.usage or usage
+                model = getattr(chunk, "model", None) or model
                 if not chunk.choices:
                     continue
                 seen_choice = True
@@ -179,6 +181,9 @@ class OpenAIProvider:
             tokens_in=(usage.prompt_tokens or 0) if usage else 0,
             tokens_out=(usage.completion_tokens or 0) if usage else 0,
             stop_reason=_STOP_REASONS.get(finish, finish) if finish else "end_turn",
+            model=model,
+            # OpenAI counts cached tokens inside prompt_tokens (and bills no cache writes).
+            cache_read=_cached_tokens(usage),
         )
 
     async def aclose(self) -> None:
@@ -253,7 +258,6 @@ def _model_response(completion: object) -> ModelResponse:
             )
     usage = completion.usage
     finish = choice.finish_reason
-    details = getattr(usage, "prompt_tokens_details", None) if usage else None
     return ModelResponse(
         Message("assistant", tuple(parts)),
         tokens_in=(usage.prompt_tokens or 0) if usage else 0,
@@ -261,5 +265,10 @@ def _model_response(completion: object) -> ModelResponse:
         stop_reason=_STOP_REASONS.get(finish, finish) if finish else "end_turn",
         model=getattr(completion, "model", None),
         # OpenAI counts cached tokens inside prompt_tokens (and bills no cache writes).
-        cache_read=(getattr(details, "cached_tokens", None) or 0) if details else 0,
+        cache_read=_cached_tokens(usage),
     )
+
+
+def _cached_tokens(usage: Any) -> int:
+    details = getattr(usage, "prompt_tokens_details", None) if usage else None
+    return (getattr(details, "cached_tokens", None) or 0) if details else 0
