@@ -737,11 +737,11 @@ class FakeProviderServer:
         for index, (piece, frame) in enumerate(streamed.frames):
             if piece is not None and index and streamed.delay:
                 await asyncio.sleep(streamed.delay)
-            writer.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
-            await writer.drain()
-            if piece is not None:
+            if piece is not None:  # recorded before it leaves: a client never sees it first
                 with self._lock:
                     self.sent_chunks.append((time.perf_counter(), piece))
+            writer.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+            await writer.drain()
         writer.write(b"0\r\n\r\n")
         await writer.drain()
 
