@@ -140,7 +140,9 @@ class Hub:
         return woke
 
     def publish_delta(self, run_id: str, data: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Send a text delta of `run_id` to its streams: here, to this process's own (a hub
+        that reaches other processes overrides it)."""
+        self.delta(run_id, data)
 
     async def flush(self) -> None:
         """Return once every delta published so far is on its way to the streams, so that an
@@ -161,9 +163,6 @@ class LocalHub(Hub):
 
     def watching(self, run_id: str) -> bool:
         return run_id in self._subscribers
-
-    def publish_delta(self, run_id: str, data: dict[str, Any]) -> None:
-        self.delta(run_id, data)
 
 
 class PostgresHub(Hub):
