@@ -97,6 +97,8 @@ def environment(database_url: str, provider_url: str, **extra: str) -> dict[str,
         ANTHROPIC_BASE_URL=provider_url,
         LOOPLLAMA_PROVIDER_HTTP_TRANSPORT="aiohttp",
         LOOPLLAMA_LOG_LEVEL="warning",
+        LOOPLLAMA_RATE_LIMIT=os.environ["LOOPLLAMA_RATE_LIMIT"],  # bench/__init__.py
+        LOOPLLAMA_RUN_RATE_LIMIT=os.environ["LOOPLLAMA_RUN_RATE_LIMIT"],
         **extra,
     )
     return env
