@@ -62,6 +62,8 @@ def create_app(
         )
         _log_startup(settings, registry, model)
         webhook_sender = _webhook_sender(settings, db) if run_engine else None
+        # In the background: the first runs wait for it only if they come within a second.
+        warming = asyncio.create_task(registry.warm_up()) if run_engine else None
         await hub.start()  # PostgreSQL: LISTEN before the first stream opens
         if run_engine:
             await dispatcher.start()
@@ -74,6 +76,8 @@ def create_app(
                 await asyncio.gather(dispatcher.stop(), webhook_sender.stop())
             else:
                 await dispatcher.stop()
+            if warming is not None:
+                await asyncio.gather(warming, return_exceptions=True)
             await app.state.services.key_usage.aclose()
             await limiter.aclose()
             await registry.aclose()
@@ -103,9 +107,11 @@ def create_app(
     app.add_middleware(PathGuard)
     if settings.server.access_log:
         app.add_middleware(AccessLog)  # added last: outermost, so it sees every final status
+    # Routes are matched in order, and clients poll `GET /v1/runs/{id}` far more than anything
+    # else: the run routes come first (no two routers share a path).
+    app.include_router(runs.router)
     app.include_router(health.router)
     app.include_router(workflows.router)
-    app.include_router(runs.router)
     app.include_router(keys.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)

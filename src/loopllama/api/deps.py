@@ -57,24 +57,16 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-class _BearerScheme(HTTPBearer):
-    """The bearer scheme as OpenAPI declares it, and where `requires` hangs its scope (FastAPI
-    lists a security dependency's scopes as the operation's requirement). It reads nothing:
-    `get_account` parses the header, with the reference's messages."""
+async def get_account(request: Request) -> Principal:
+    """The key's principal: authenticated once per request (401), then read back.
 
-    async def __call__(self, request: Request) -> None:  # type: ignore[override]
-        return None
-
-
-_bearer = _BearerScheme(auto_error=False, scheme_name="bearer", bearerFormat="ll_live_...")
-
-
-async def get_account(request: Request, services: ServicesDep) -> Principal:
-    # A route asks for the account twice (its scope check, its AccountDep); FastAPI caches
-    # it per request, but some versions key that cache on the security scopes too.
+    It takes the services from the app rather than as a dependency: every level of FastAPI's
+    dependency tree costs on every request, and clients poll `GET /v1/runs/{id}` hard.
+    """
     known = getattr(request.state, "principal", None)
     if known is not None:
         return known
+    services: Services = request.app.state.services
     header = request.headers.get("authorization")
     scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -126,17 +118,26 @@ def requires(scope: Scope, *, all_workflows: bool = False) -> Any:
     """
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
+    return Security(_ScopeCheck(scope, all_workflows), scopes=[scope])
 
-    async def check_scope(
-        account: Annotated[Principal, Depends(get_account)],
-        _scheme: Annotated[None, Depends(_bearer)],
-    ) -> None:
-        if not covers(account.scope, scope):
-            raise PermissionDenied()
-        if all_workflows and account.workflow_ids is not None:
-            raise PermissionDenied()
 
-    return Security(check_scope, scopes=[scope])
+class _ScopeCheck(HTTPBearer):
+    """What `requires` returns: the bearer scheme as OpenAPI declares it (FastAPI lists a
+    security dependency's scopes as the operation's requirement), and the check itself, in
+    one dependency (see `get_account` on why few). The header is parsed by `get_account`,
+    with the reference's messages, not by `HTTPBearer`."""
+
+    def __init__(self, scope: Scope, all_workflows: bool) -> None:
+        super().__init__(auto_error=False, scheme_name="bearer", bearerFormat="ll_live_...")
+        self.scope = scope
+        self.all_workflows = all_workflows
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        account = await get_account(request)
+        if not covers(account.scope, self.scope):
+            raise PermissionDenied()
+        if self.all_workflows and account.workflow_ids is not None:
+            raise PermissionDenied()
 
 
 def parse_json(body: bytes) -> Any:

@@ -192,8 +192,9 @@ class Database:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn
             return
-        async with self.read() as conn:
-            yield conn
+        # No BEGIN and COMMIT either: one SELECT reads a consistent snapshot on its own.
+        with self.sqlite_engine.connect().execution_options(loopllama_autocommit=True) as sync:
+            yield _LoopConnection(sync)  # type: ignore[misc]
 
     async def dispose(self) -> None:
         if self.is_sqlite:
@@ -247,7 +248,9 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        write = conn.get_execution_options().get("loopllama_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get("loopllama_autocommit", False):
+            return  # `Database.query()`: a single statement, its own transaction
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("loopllama_write") else "BEGIN")
 
     return engine

@@ -9,7 +9,12 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loopllama.store.statements import STEPS_OF_RUN
+from loopllama.store.statements import (
+    PUBLIC_STEPS_OF_RUN,
+    RUN_OF_ACCOUNT,
+    STEPS_OF_RUN,
+    TOOL_CALLS_OF_RUN,
+)
 from loopllama.store.tables import run_events, runs, tool_calls
 
 # Every run column but the snapshot (which holds tool secrets and can be large).
@@ -17,11 +22,7 @@ _RUN_COLUMNS = [c for c in runs.c if c.name != "snapshot"]
 
 
 async def get_run(conn: AsyncConnection, account_id: str, run_id: str) -> dict[str, Any] | None:
-    row = (
-        await conn.execute(
-            select(*_RUN_COLUMNS).where(runs.c.id == run_id, runs.c.account_id == account_id)
-        )
-    ).first()
+    row = (await conn.execute(RUN_OF_ACCOUNT, {"b_run": run_id, "b_account": account_id})).first()
     return dict(row._mapping) if row else None
 
 
@@ -96,12 +97,14 @@ async def get_steps(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in rows]
 
 
+async def get_public_steps(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
+    """The steps as the API shows them: no transcripts, and `has_tool_calls` per step."""
+    rows = await conn.execute(PUBLIC_STEPS_OF_RUN, {"b_run": run_id})
+    return [dict(row._mapping) for row in rows]
+
+
 async def get_tool_calls(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        select(tool_calls)
-        .where(tool_calls.c.run_id == run_id)
-        .order_by(tool_calls.c.step_id, tool_calls.c.seq)
-    )
+    rows = await conn.execute(TOOL_CALLS_OF_RUN, {"b_run": run_id})
     return [dict(row._mapping) for row in rows]
 
 

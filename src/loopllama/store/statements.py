@@ -13,9 +13,9 @@ engine/events.py) and return the counter, or the whole run when the event shows 
 
 from __future__ import annotations
 
-from sqlalchemy import Float, bindparam, case, cast, func, or_, select, update
+from sqlalchemy import Float, bindparam, case, cast, exists, func, or_, select, update
 
-from loopllama.store.tables import api_keys, runs, steps, workflows
+from loopllama.store.tables import api_keys, runs, steps, tool_calls, workflows
 
 # Expiry is part of the lookup (not a cache), so an expired key fails at once in every process.
 KEY_LOOKUP = select(
@@ -124,6 +124,32 @@ RUN_ADD_TOKENS_COMPLETE = RUN_ADD_TOKENS.values(  # step.completed, run.complete
     finished_at=bindparam("b_finished_at"),
     **_events(2),
 ).returning(*RUN_EVENT_COLUMNS)
+
+# `GET /v1/runs/{id}`, the route clients poll: the run without its snapshot (tool secrets,
+# and large), the steps without their transcripts (the whole model conversation, which the
+# API never shows), and whether any step made tool calls, so a run without any skips that
+# third statement.
+RUN_OF_ACCOUNT = select(*[c for c in runs.c if c.name != "snapshot"]).where(
+    runs.c.id == bindparam("b_run"), runs.c.account_id == bindparam("b_account")
+)
+
+PUBLIC_STEPS_OF_RUN = (
+    select(
+        *[c for c in steps.c if c.name != "transcript"],
+        exists()
+        .where(tool_calls.c.step_id == steps.c.id)
+        .correlate(steps)
+        .label("has_tool_calls"),
+    )
+    .where(steps.c.run_id == bindparam("b_run"))
+    .order_by(steps.c.order)
+)
+
+TOOL_CALLS_OF_RUN = (
+    select(tool_calls)
+    .where(tool_calls.c.run_id == bindparam("b_run"))
+    .order_by(tool_calls.c.step_id, tool_calls.c.seq)
+)
 
 STEPS_OF_RUN = select(steps).where(steps.c.run_id == bindparam("b_run")).order_by(steps.c.order)
 

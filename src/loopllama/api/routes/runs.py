@@ -222,8 +222,9 @@ async def retrieve_run(run_id: str, account: AccountDep, services: ServicesDep) 
     """The run with its ordered steps (and each step's tool calls)."""
     async with services.db.read() as conn:
         run = await get_run_or_404(conn, account, run_id)
-        steps = await store.get_steps(conn, run_id)
-        calls = await store.get_tool_calls(conn, run_id) if steps else []
+        steps = await store.get_public_steps(conn, run_id)
+        tools_used = any(step["has_tool_calls"] for step in steps)
+        calls = await store.get_tool_calls(conn, run_id) if tools_used else []
     calls_of: dict[str, list] = {}
     for call in calls:
         calls_of.setdefault(call["step_id"], []).append(call)
