@@ -1,0 +1,231 @@
+"""End to end under load: LoopLlama over HTTP against a floor server, every figure a ratio.
+
+    .venv/bin/python -m bench.e2e [--targets floor,sqlite,pg,pg-split] [--phases a,b,c,d]
+                                  [--runs-a 200] [--seconds-b 20] [--runs-c 500]
+                                  [--floor sdk|raw|sdk,raw] [--profile DIR]
+
+Each target serves a planner -> writer crew (2 model calls per run, the writer's prompt holding
+the planner's answer): `floor` (bench/floor.py, a non-durable aiohttp server of the same two
+routes, the model calls through the official SDK, or plain aiohttp with `--floor raw`),
+`sqlite` (`loopllama serve`), `pg` (`loopllama serve` on PostgreSQL, LOOPLLAMA_TEST_PG) and
+`pg-split` (`serve --no-worker` + one `loopllama worker`). Fresh database per target. The model
+is tests/fakes/provider_server.py in its own process (zero latency; 1 s for phase c), logging
+each request; every run is checked against that log: one planner call with the run's input,
+then one writer call with the planner's answer, the writer's answer as the output.
+
+Clients trigger `POST /v1/workflows/{id}/runs` and poll `GET /v1/runs/{id}` until the run ends:
+
+(a) overhead per run: one client, one run at a time, polling every 2 ms growing to 5 ms.
+    Figure: p50 of trigger sent -> completed seen, minus the fake's own handling time of the
+    two calls. Breakdown (p50, the fake's arrival stamps on the same clock): trigger sent ->
+    first model call; first -> second call; second call -> completed seen.
+(b) runs/s: 32 clients back to back (polling 2 ms growing to 50 ms) for --seconds-b.
+(c) burst: --runs-c runs triggered at once, model delay 1 s (ideal 2.0 s), each polled every
+    1 s. Figures: first trigger sent -> last run seen completed; peak RSS of the target's
+    process(es) (sampled every 50 ms; serve + worker: the sum, each in the JSON); trigger p50/p99.
+    Every trigger must answer 202.
+(d) trigger latency: p50 of (a)'s triggers.
+
+Targets, as ratios to the floor (the SDK floor when measured) of the same invocation:
+(a) <= 2x, (b) >= 0.5x, (c) <= 1.5x and <= 200 MiB, (d) <= 2x; on PostgreSQL 1.5x slack
+(3x, 0.333x, 2.25x, 3x); pg-split's (c) within 1.5x of pg's (c).
+
+The machine's cores are shared: the load average is printed and saved with the figures.
+`--profile DIR` attaches `py-spy record --format raw` to each target process during each phase
+(DIR/<target>-<phase>-<role>.txt, collapsed stacks: `py-spy`'s flamegraph tools or speedscope
+read them) and writes the top functions beside it (.top.json). Profiled figures run slower.
+
+Prints a table and writes bench/results/e2e.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from bench import e2e_clients as clients
+from bench.e2e_report import table, verdicts
+from bench.e2e_targets import MemorySampler, Running, deployment, profiled, serving
+from bench.support import cpu_seconds, fake_provider, percentile
+
+RESULTS = Path(__file__).parent / "results"
+WARM_UP_RUNS_A = 20
+WARM_UP_S_B = 2.0
+CLIENTS_B = 32
+DELAY_C = 1.0
+
+
+def ms(values: list[float], *ps: int) -> dict[str, float]:
+    return {f"p{p}": round(percentile(values, p), 2) for p in ps} if values else {}
+
+
+def server_cpu(running: Running) -> float:
+    return sum(cpu_seconds(p.pid) for p in running.processes.values())
+
+
+def phase_a(runs: list[clients.Run], log: Path) -> dict:
+    calls = clients.read_log(log)
+    wrong = clients.failures(runs, calls)
+    total, net, to_first, between, to_seen = [], [], [], [], []
+    for run in runs:
+        if clients.check(run, calls.get(run.input)):
+            continue
+        planner, writer = calls[run.input].planner[0], calls[run.input].writer[0]
+        total.append((run.seen - run.sent) * 1000)
+        net.append(total[-1] - planner["handled_ms"] - writer["handled_ms"])
+        to_first.append((planner["t"] - run.sent) * 1000)
+        between.append((writer["t"] - planner["t"]) * 1000)
+        to_seen.append((run.seen - writer["t"]) * 1000)
+    return {
+        "runs": len(runs),
+        "failures": len(wrong),
+        "failure_examples": wrong[:5],
+        "overhead_ms": ms(net, 50, 99),
+        "run_ms": ms(total, 50, 99),
+        "breakdown_p50_ms": {
+            "trigger_to_first_call": ms(to_first, 50).get("p50"),
+            "first_to_second_call": ms(between, 50).get("p50"),
+            "second_call_to_completed_seen": ms(to_seen, 50).get("p50"),
+        },
+        "trigger_ms": ms([r.trigger_ms for r in runs if r.trigger_status == 202], 50, 99),
+    }
+
+
+def phase_b(runs: list[clients.Run], window: tuple[float, float], log: Path) -> dict:
+    wrong = clients.failures(runs, clients.read_log(log))
+    counted = [r for r in runs if r.status == "completed" and window[0] <= r.seen <= window[1]]
+    return {
+        "clients": CLIENTS_B,
+        "seconds": round(window[1] - window[0], 1),
+        "runs": len(runs),
+        "failures": len(wrong),
+        "failure_examples": wrong[:5],
+        "runs_per_s": round(len(counted) / (window[1] - window[0]), 1),
+        "run_ms": ms([(r.seen - r.sent) * 1000 for r in counted], 50, 99),
+    }
+
+
+def phase_c(runs: list[clients.Run], log: Path, memory: MemorySampler) -> dict:
+    calls = clients.read_log(log)
+    wrong = clients.failures(runs, calls)
+    statuses: dict[str, int] = {}
+    for run in runs:
+        status = str(run.trigger_status or run.trigger_error)
+        statuses[status] = statuses.get(status, 0) + 1
+    first = min(r.sent for r in runs)
+    done = all(r.status == "completed" for r in runs)
+    answers = [
+        c.writer[-1]["t"] + c.writer[-1]["handled_ms"] / 1000 for c in calls.values() if c.writer
+    ]
+    return {
+        "runs": len(runs),
+        "failures": len(wrong),
+        "failure_examples": wrong[:5],
+        "trigger_statuses": statuses,
+        # None when a run never completed: the figure does not exist.
+        "wall_s": round(max(r.seen for r in runs) - first, 3) if done else None,
+        "last_model_answer_s": round(max(answers) - first, 3) if answers else None,
+        "trigger_ms": ms([r.trigger_ms for r in runs if r.trigger_status == 202], 50, 99),
+        **memory.figures(),
+    }
+
+
+def measure(
+    name: str, args: argparse.Namespace, fast: tuple[str, Path], slow: tuple[str, Path], logs: Path
+) -> dict:
+    """Every requested phase on one target; (c) on a restart pointed at the 1 s model."""
+    figures: dict = {"target": name, "loadavg_start": os.getloadavg()}
+    phases = set(args.phases)
+    with deployment(name) as target:
+        if phases & {"a", "b", "d"}:
+            with serving(target, fast[0], logs) as running:
+                url, key, workflow = running.url, target.key, target.workflow_id
+                if phases & {"a", "d"}:
+                    cpu, started = server_cpu(running), time.process_time()
+                    with profiled(running, args.profile, f"{name}-a"):
+                        runs = asyncio.run(
+                            clients.sequential(url, key, workflow, args.runs_a, WARM_UP_RUNS_A)
+                        )
+                    figures["a"] = phase_a(runs, fast[1])
+                    figures["a"]["server_cpu_ms_per_run"] = round(
+                        (server_cpu(running) - cpu) * 1000 / (args.runs_a + WARM_UP_RUNS_A), 2
+                    )
+                    figures["a"]["client_cpu_s"] = round(time.process_time() - started, 2)
+                    print(json.dumps({name: {"a": figures["a"]}}), flush=True)
+                if "b" in phases:
+                    cpu, started = server_cpu(running), time.process_time()
+                    with profiled(running, args.profile, f"{name}-b"):
+                        runs, *window = asyncio.run(
+                            clients.closed_loop(
+                                url, key, workflow, CLIENTS_B, args.seconds_b, WARM_UP_S_B
+                            )
+                        )
+                    figures["b"] = phase_b(runs, tuple(window), fast[1])
+                    figures["b"]["server_cpu_ms_per_run"] = round(
+                        (server_cpu(running) - cpu) * 1000 / max(1, len(runs)), 2
+                    )
+                    figures["b"]["client_cpu_s"] = round(time.process_time() - started, 2)
+                    print(json.dumps({name: {"b": figures["b"]}}), flush=True)
+        if "c" in phases:
+            with serving(target, slow[0], logs) as running:
+                with (
+                    profiled(running, args.profile, f"{name}-c"),
+                    MemorySampler(running.processes) as memory,
+                ):
+                    runs = asyncio.run(
+                        clients.burst(running.url, target.key, target.workflow_id, args.runs_c)
+                    )
+                figures["c"] = phase_c(runs, slow[1], memory)
+                print(json.dumps({name: {"c": figures["c"]}}), flush=True)
+    figures["loadavg_end"] = os.getloadavg()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", default="floor,sqlite,pg,pg-split")
+    parser.add_argument("--phases", default="a,b,c,d")
+    parser.add_argument("--runs-a", type=int, default=200)
+    parser.add_argument("--seconds-b", type=float, default=20.0)
+    parser.add_argument("--runs-c", type=int, default=500)
+    parser.add_argument("--floor", default="sdk", help="floors to measure: sdk, raw or sdk,raw")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy profiles go here")
+    parser.add_argument("--logs", type=Path, default=None, help="keep server and fake logs here")
+    args = parser.parse_args()
+    args.phases = args.phases.split(",")
+    names = []
+    for target in args.targets.split(","):
+        names += (
+            [f"floor-{kind}" for kind in args.floor.split(",")] if target == "floor" else [target]
+        )
+
+    with ExitStack() as stack:
+        logs = args.logs or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        logs.mkdir(parents=True, exist_ok=True)
+        fast_log, slow_log = logs / "provider-0s.jsonl", logs / "provider-1s.jsonl"
+        fast = stack.enter_context(fake_provider(0.0, log=fast_log)), fast_log
+        slow = stack.enter_context(fake_provider(DELAY_C, log=slow_log)), slow_log
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        results = {name: measure(name, args, fast, slow, logs) for name in names}
+    checks = verdicts(results)
+    print(table(results, checks))
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "command": " ".join(["python -m bench.e2e", *sys.argv[1:]]),
+        "started": started,
+        "cpus": os.cpu_count(),
+        "targets": results,
+        "verdicts": checks,
+    }
+    (RESULTS / "e2e.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

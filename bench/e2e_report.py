@@ -1,0 +1,108 @@
+"""bench.e2e's verdicts: each figure as a ratio to the floor of the same invocation, against
+the issue's targets, and the table that prints them."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+# figure: (phase, path in the phase's figures, unit, higher is better, limit, limit on PG)
+FIGURES = {
+    "a": ("a", ("overhead_ms", "p50"), "ms", False, 2.0, 3.0),
+    "b": ("b", ("runs_per_s",), "runs/s", True, 0.5, 1 / 3),
+    "c": ("c", ("wall_s",), "s", False, 1.5, 2.25),
+    "d": ("a", ("trigger_ms", "p50"), "ms", False, 2.0, 3.0),
+}
+RSS_LIMIT_MIB = 200.0
+SPLIT_TO_PG = 1.5  # pg-split's (c) against pg's (c)
+
+
+def value(figures: dict, phase: str, path: tuple[str, ...]) -> float | None:
+    found: Any = figures.get(phase)
+    for key in path:
+        found = found.get(key) if isinstance(found, dict) else None
+    return found
+
+
+def verdicts(results: dict[str, dict]) -> dict[str, dict]:
+    """For each LoopLlama target and figure: value, ratio to the floor, limit, PASS/FAIL."""
+    floors = [name for name in ("floor-sdk", "floor-raw") if name in results]
+    checks: dict[str, dict] = {}
+    for name, figures in results.items():
+        checks[name] = {}
+        pg = name.startswith("pg")
+        for figure, (phase, path, unit, higher, limit, pg_limit) in FIGURES.items():
+            mine = value(figures, phase, path)
+            if phase not in figures:
+                continue
+            check: dict[str, Any] = {"value": mine, "unit": unit}
+            if figures[phase].get("failures"):
+                check["failures"] = figures[phase]["failures"]
+            for floor in floors:
+                theirs = value(results[floor], phase, path)
+                if mine is not None and theirs:
+                    check[f"ratio_to_{floor}"] = round(mine / theirs, 3)
+            reference = f"ratio_to_{floors[0]}" if floors else None
+            ratio, bound = check.get(reference), pg_limit if pg else limit
+            if figure == "c" and name == "pg-split" and "pg" in results:
+                theirs = value(results["pg"], phase, path)
+                ratio = round(mine / theirs, 3) if mine is not None and theirs else None
+                check["ratio_to_pg"], bound = ratio, SPLIT_TO_PG
+            if name.startswith("floor"):
+                check["pass"] = None  # the reference itself
+            else:
+                ok = ratio is not None and (ratio >= bound if higher else ratio <= bound)
+                check.update(
+                    ratio=ratio, limit=round(bound, 3), pass_=ok and not check.get("failures")
+                )
+            checks[name][figure] = check
+        rss = value(figures, "c", ("peak_rss_mib",))
+        if rss is not None:
+            ok = None if name.startswith("floor") else rss <= RSS_LIMIT_MIB
+            checks[name]["c_rss"] = {
+                "value": rss,
+                "unit": "MiB",
+                "limit": RSS_LIMIT_MIB,
+                "pass_": ok,
+            }
+    return checks
+
+
+def cell(check: dict | None) -> str:
+    if check is None:
+        return "-"
+    shown = "n/a" if check["value"] is None else f"{check['value']:g} {check['unit']}"
+    if check.get("ratio") is not None and check["unit"] != "MiB":
+        shown += f" {check['ratio']:.2f}x"
+    if check.get("pass_") is not None:
+        shown += " PASS" if check["pass_"] else " FAIL"
+    if check.get("failures"):
+        shown += f" ({check['failures']} bad runs)"
+    return shown
+
+
+def table(results: dict[str, dict], checks: dict[str, dict]) -> str:
+    columns = [
+        ("(a) overhead p50", "a"),
+        ("(b) throughput", "b"),
+        ("(c) burst wall", "c"),
+        ("(c) peak RSS", "c_rss"),
+        ("(d) trigger p50", "d"),
+    ]
+    rows = [["target", *(title for title, _ in columns), "load avg (start/end, 1 min)"]]
+    for name, figures in results.items():
+        load = f"{figures['loadavg_start'][0]:.1f} / {figures['loadavg_end'][0]:.1f}"
+        rows.append([name, *(cell(checks[name].get(key)) for _, key in columns), load])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    note = (
+        f"Ratios to {'floor-sdk' if 'floor-sdk' in results else 'floor-raw'} of this invocation "
+        "(pg-split's (c) to pg's); limits: a<=2x b>=0.5x c<=1.5x d<=2x, PostgreSQL 1.5x slack; "
+        f"RSS <= {RSS_LIMIT_MIB:g} MiB. {os.cpu_count()} CPUs; load average now "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
+    return "\n".join([*lines, note])
