@@ -21,7 +21,7 @@ Clients trigger `POST /v1/workflows/{id}/runs` and poll `GET /v1/runs/{id}` unti
     first model call; first -> second call; second call -> completed seen.
 (b) runs/s: 32 clients back to back (polling 2 ms growing to 50 ms) for --seconds-b.
 (c) burst: --runs-c runs triggered at once, model delay 1 s (ideal 2.0 s), each polled every
-    1 s. Figures: first trigger sent -> last run seen completed; peak RSS of the target's
+    1 s, after 4 warm-up runs on the restarted target (first-call costs). Figures: first trigger sent -> last run seen completed; peak RSS of the target's
     process(es) (sampled every 50 ms; serve + worker: the sum, each in the JSON); trigger p50/p99.
     Every trigger must answer 202.
 (d) trigger latency: p50 of (a)'s triggers.
@@ -47,7 +47,9 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import e2e_clients as clients
@@ -58,8 +60,21 @@ from bench.support import cpu_seconds, fake_provider, percentile
 RESULTS = Path(__file__).parent / "results"
 WARM_UP_RUNS_A = 20
 WARM_UP_S_B = 2.0
+# (c) restarts the target: a few runs first take the first-call costs (LoopLlama imports the
+# SDK at its first model call) out of the burst. RSS is sampled throughout.
+WARM_UP_RUNS_C = 4
 CLIENTS_B = 32
 DELAY_C = 1.0
+
+
+@dataclass
+class Fakes:
+    """The two fake providers of an invocation (zero latency, and DELAY_C) and their logs."""
+
+    fast: str
+    fast_log: Path
+    slow: str
+    slow_log: Path
 
 
 def ms(values: list[float], *ps: int) -> dict[str, float]:
@@ -95,12 +110,14 @@ def phase_a(runs: list[clients.Run], log: Path) -> dict:
             "second_call_to_completed_seen": ms(to_seen, 50).get("p50"),
         },
         "trigger_ms": ms([r.trigger_ms for r in runs if r.trigger_status == 202], 50, 99),
+        "polls_per_run_p50": percentile([r.polls for r in runs], 50),
     }
 
 
 def phase_b(runs: list[clients.Run], window: tuple[float, float], log: Path) -> dict:
     wrong = clients.failures(runs, clients.read_log(log))
     counted = [r for r in runs if r.status == "completed" and window[0] <= r.seen <= window[1]]
+    started, ended = min(r.sent for r in runs), max(r.seen or r.accepted for r in runs)
     return {
         "clients": CLIENTS_B,
         "seconds": round(window[1] - window[0], 1),
@@ -109,6 +126,9 @@ def phase_b(runs: list[clients.Run], window: tuple[float, float], log: Path) -> 
         "failure_examples": wrong[:5],
         "runs_per_s": round(len(counted) / (window[1] - window[0]), 1),
         "run_ms": ms([(r.seen - r.sent) * 1000 for r in counted], 50, 99),
+        # Every poll is a GET the target answers: slow runs are polled more, which slows them.
+        "polls_per_s": round(sum(r.polls for r in runs) / (ended - started), 1),
+        "polls_per_run_p50": percentile([r.polls for r in runs], 50),
     }
 
 
@@ -137,53 +157,59 @@ def phase_c(runs: list[clients.Run], log: Path, memory: MemorySampler) -> dict:
     }
 
 
-def measure(
-    name: str, args: argparse.Namespace, fast: tuple[str, Path], slow: tuple[str, Path], logs: Path
-) -> dict:
+def drive(running: Running, profile: Path | None, label: str, work: Coroutine) -> tuple:
+    """Run the clients (`work`) against the target, profiled when asked: their result, the
+    target's CPU seconds and the client process's CPU seconds meanwhile."""
+    server, client = server_cpu(running), time.process_time()
+    with profiled(running, profile, label):
+        result = asyncio.run(work)
+    return result, server_cpu(running) - server, time.process_time() - client
+
+
+def show(name: str, phase: str, figures: dict) -> None:
+    print(json.dumps({name: {phase: figures}}), flush=True)
+    for example in figures["failure_examples"]:
+        print(f"FAILED {name} ({phase}): {example}", file=sys.stderr, flush=True)
+
+
+def measure(name: str, args: argparse.Namespace, fakes: Fakes, logs: Path) -> dict:
     """Every requested phase on one target; (c) on a restart pointed at the 1 s model."""
     figures: dict = {"target": name, "loadavg_start": os.getloadavg()}
     phases = set(args.phases)
     with deployment(name) as target:
+        key, workflow = target.key, lambda: target.workflow_id  # known once serving
         if phases & {"a", "b", "d"}:
-            with serving(target, fast[0], logs) as running:
-                url, key, workflow = running.url, target.key, target.workflow_id
+            with serving(target, fakes.fast, logs) as running:
+                url = running.url
                 if phases & {"a", "d"}:
-                    cpu, started = server_cpu(running), time.process_time()
-                    with profiled(running, args.profile, f"{name}-a"):
-                        runs = asyncio.run(
-                            clients.sequential(url, key, workflow, args.runs_a, WARM_UP_RUNS_A)
-                        )
-                    figures["a"] = phase_a(runs, fast[1])
-                    figures["a"]["server_cpu_ms_per_run"] = round(
-                        (server_cpu(running) - cpu) * 1000 / (args.runs_a + WARM_UP_RUNS_A), 2
-                    )
-                    figures["a"]["client_cpu_s"] = round(time.process_time() - started, 2)
-                    print(json.dumps({name: {"a": figures["a"]}}), flush=True)
+                    total = args.runs_a + WARM_UP_RUNS_A
+                    work = clients.sequential(url, key, workflow(), args.runs_a, WARM_UP_RUNS_A)
+                    runs, cpu, client = drive(running, args.profile, f"{name}-a", work)
+                    figures["a"] = phase_a(runs, fakes.fast_log)
+                    figures["a"]["server_cpu_ms_per_run"] = round(cpu * 1000 / total, 2)
+                    figures["a"]["client_cpu_s"] = round(client, 2)
+                    show(name, "a", figures["a"])
                 if "b" in phases:
-                    cpu, started = server_cpu(running), time.process_time()
-                    with profiled(running, args.profile, f"{name}-b"):
-                        runs, *window = asyncio.run(
-                            clients.closed_loop(
-                                url, key, workflow, CLIENTS_B, args.seconds_b, WARM_UP_S_B
-                            )
-                        )
-                    figures["b"] = phase_b(runs, tuple(window), fast[1])
-                    figures["b"]["server_cpu_ms_per_run"] = round(
-                        (server_cpu(running) - cpu) * 1000 / max(1, len(runs)), 2
+                    seconds = args.seconds_b
+                    work = clients.closed_loop(
+                        url, key, workflow(), CLIENTS_B, seconds, WARM_UP_S_B
                     )
-                    figures["b"]["client_cpu_s"] = round(time.process_time() - started, 2)
-                    print(json.dumps({name: {"b": figures["b"]}}), flush=True)
+                    (runs, *window), cpu, client = drive(running, args.profile, f"{name}-b", work)
+                    figures["b"] = phase_b(runs, tuple(window), fakes.fast_log)
+                    per_run = cpu * 1000 / max(1, len(runs))
+                    figures["b"]["server_cpu_ms_per_run"] = round(per_run, 2)
+                    figures["b"]["client_cpu_s"] = round(client, 2)
+                    show(name, "b", figures["b"])
         if "c" in phases:
-            with serving(target, slow[0], logs) as running:
-                with (
-                    profiled(running, args.profile, f"{name}-c"),
-                    MemorySampler(running.processes) as memory,
-                ):
-                    runs = asyncio.run(
-                        clients.burst(running.url, target.key, target.workflow_id, args.runs_c)
-                    )
-                figures["c"] = phase_c(runs, slow[1], memory)
-                print(json.dumps({name: {"c": figures["c"]}}), flush=True)
+            with serving(target, fakes.slow, logs) as running:
+                work = clients.burst(running.url, key, workflow(), args.runs_c, WARM_UP_RUNS_C)
+                with MemorySampler(running.processes) as memory:
+                    runs, _, _ = drive(running, args.profile, f"{name}-c", work)
+                figures["c"] = phase_c(runs[WARM_UP_RUNS_C:], fakes.slow_log, memory)
+                warm_up = clients.failures(runs[:WARM_UP_RUNS_C], clients.read_log(fakes.slow_log))
+                figures["c"]["failures"] += len(warm_up)
+                figures["c"]["failure_examples"] += warm_up[:5]
+                show(name, "c", figures["c"])
     figures["loadavg_end"] = os.getloadavg()
     return figures
 
@@ -210,10 +236,14 @@ def main() -> None:
         logs = args.logs or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         logs.mkdir(parents=True, exist_ok=True)
         fast_log, slow_log = logs / "provider-0s.jsonl", logs / "provider-1s.jsonl"
-        fast = stack.enter_context(fake_provider(0.0, log=fast_log)), fast_log
-        slow = stack.enter_context(fake_provider(DELAY_C, log=slow_log)), slow_log
+        fakes = Fakes(
+            stack.enter_context(fake_provider(0.0, log=fast_log)),
+            fast_log,
+            stack.enter_context(fake_provider(DELAY_C, log=slow_log)),
+            slow_log,
+        )
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        results = {name: measure(name, args, fast, slow, logs) for name in names}
+        results = {name: measure(name, args, fakes, logs) for name in names}
     checks = verdicts(results)
     print(table(results, checks))
     RESULTS.mkdir(exist_ok=True)

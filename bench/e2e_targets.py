@@ -180,11 +180,21 @@ def profiled(running: Running, directory: Path | None, label: str) -> Iterator[N
             if out.exists():
                 top = top_functions(out)
                 out.with_suffix(".top.json").write_text(json.dumps(top, indent=2) + "\n")
+                print(f"profile {out}, {top['samples']} samples (% own + children, % own):")
+                for order in ("by_total", "by_own"):
+                    for row in top[order]:
+                        print(f"  {row['total_pct']:5.1f} {row['own_pct']:5.1f}  {row['function']}")
+                    print("  --")
 
 
-def top_functions(collapsed: Path, count: int = 10) -> list[dict]:
-    """The functions with the most samples on the stack (own + children) in a py-spy raw
-    (collapsed stacks) file, with their own samples; shares of all samples taken."""
+TRUNK = 0.9  # a frame in this share of the samples or more is the entry point or the loop
+
+
+def top_functions(collapsed: Path, count: int = 10) -> dict[str, list[dict]]:
+    """The functions with the most samples on the stack (own + children), and with the most
+    samples of their own, in a py-spy raw (collapsed stacks) file; shares of all samples
+    taken. The trunk (the entry point, click, uvicorn.run, the loop runner: on nearly every
+    stack) is left out of the first list."""
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     total = 0
@@ -199,11 +209,15 @@ def top_functions(collapsed: Path, count: int = 10) -> list[dict]:
         for frame in set(frames):
             inclusive[frame] += n
         own[frames[-1]] += n
-    return [
-        {
-            "function": frame,
-            "total_pct": round(100 * n / total, 1),
-            "own_pct": round(100 * own[frame] / total, 1),
-        }
-        for frame, n in inclusive.most_common(count)
-    ]
+    branches = [frame for frame, n in inclusive.most_common() if n < TRUNK * total]
+
+    def row(frame: str) -> dict:
+        share = 100 / max(1, total)
+        total_pct, own_pct = round(inclusive[frame] * share, 1), round(own[frame] * share, 1)
+        return {"function": frame, "total_pct": total_pct, "own_pct": own_pct}
+
+    return {
+        "samples": total,
+        "by_total": [row(frame) for frame in branches[:count]],
+        "by_own": [row(frame) for frame, _ in own.most_common(count)],
+    }

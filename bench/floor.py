@@ -138,7 +138,8 @@ async def serve(port: int, provider_url: str, client_kind: str) -> None:
     app.router.add_get("/healthz", lambda _: web.json_response({"status": "ok"}))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    # uvicorn's backlog, so a burst of connections is not dropped (and retried 1 s later).
+    await web.TCPSite(runner, "127.0.0.1", port, backlog=2048).start()
     try:
         await asyncio.Event().wait()
     finally:
