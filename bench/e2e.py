@@ -21,9 +21,10 @@ Clients trigger `POST /v1/workflows/{id}/runs` and poll `GET /v1/runs/{id}` unti
     first model call; first -> second call; second call -> completed seen.
 (b) runs/s: 32 clients back to back (polling 2 ms growing to 50 ms) for --seconds-b.
 (c) burst: --runs-c runs triggered at once, model delay 1 s (ideal 2.0 s), each polled every
-    1 s, after 4 warm-up runs on the restarted target (first-call costs). Figures: first trigger sent -> last run seen completed; peak RSS of the target's
-    process(es) (sampled every 50 ms; serve + worker: the sum, each in the JSON); trigger p50/p99.
-    Every trigger must answer 202.
+    1 s, after 4 warm-up runs on the restarted target (first-call costs). Figures: first
+    trigger sent -> last run seen completed; peak RSS of the target's process(es) (sampled
+    every 50 ms; serve + worker: the sum, and each); trigger p50/p99. Every trigger must
+    answer 202.
 (d) trigger latency: p50 of (a)'s triggers.
 
 Targets, as ratios to the floor (the SDK floor when measured) of the same invocation:
