@@ -119,11 +119,10 @@ async def one_run(
     return run
 
 
-async def sequential(url: str, key: str, workflow_id: str, count: int, warm_up: int) -> list[Run]:
-    """Phase (a): one client, one run at a time. The warm-up runs come first, uncounted."""
+async def sequential(url: str, key: str, workflow_id: str, count: int) -> list[Run]:
+    """Phase (a): one client, one run at a time."""
     async with session(key, 1) as http:
-        runs = [await one_run(http, url, workflow_id, "a", POLL_A) for _ in range(warm_up + count)]
-    return runs[warm_up:]
+        return [await one_run(http, url, workflow_id, "a", POLL_A) for _ in range(count)]
 
 
 async def closed_loop(
