@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.e2e [--targets floor,sqlite,pg,pg-split] [--phases a,b,c,d]
                                   [--runs-a 200] [--seconds-b 20] [--runs-c 500]
                                   [--floor sdk|raw|sdk,raw] [--profile DIR]
+                                  [--logs DIR] [--out FILE]
 
 Each target serves a planner -> writer crew (2 model calls per run, the writer's prompt holding
 the planner's answer): `floor` (bench/floor.py, a non-durable aiohttp server of the same two
@@ -36,7 +37,7 @@ The machine's cores are shared: the load average is printed and saved with the f
 (DIR/<target>-<phase>-<role>.txt, collapsed stacks: `py-spy`'s flamegraph tools or speedscope
 read them) and writes the top functions beside it (.top.json). Profiled figures run slower.
 
-Prints a table and writes bench/results/e2e.json.
+Prints a table and writes bench/results/e2e.json (or --out FILE).
 """
 
 from __future__ import annotations
@@ -227,6 +228,7 @@ def main() -> None:
     parser.add_argument("--floor", default="sdk", help="floors to measure: sdk, raw or sdk,raw")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy profiles go here")
     parser.add_argument("--logs", type=Path, default=None, help="keep server and fake logs here")
+    parser.add_argument("--out", type=Path, default=RESULTS / "e2e.json", help="the JSON results")
     args = parser.parse_args()
     args.phases = args.phases.split(",")
     names = []
@@ -249,7 +251,6 @@ def main() -> None:
         results = {name: measure(name, args, fakes, logs) for name in names}
     checks = verdicts(results)
     print(table(results, checks))
-    RESULTS.mkdir(exist_ok=True)
     report = {
         "command": " ".join(["python -m bench.e2e", *sys.argv[1:]]),
         "started": started,
@@ -257,7 +258,8 @@ def main() -> None:
         "targets": results,
         "verdicts": checks,
     }
-    (RESULTS / "e2e.json").write_text(json.dumps(report, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
