@@ -103,6 +103,7 @@ def phase_a(runs: list[clients.Run], log: Path, warm_up: list[clients.Run]) -> d
     return {
         "runs": len(runs),
         "failures": len(wrong),
+        "failure_reasons": clients.reasons(wrong),
         "failure_examples": wrong[:5],
         "overhead_ms": ms(net, 50, 99),
         "run_ms": ms(total, 50, 99),
@@ -125,6 +126,7 @@ def phase_b(runs: list[clients.Run], window: tuple[float, float], log: Path) -> 
         "seconds": round(window[1] - window[0], 1),
         "runs": len(runs),
         "failures": len(wrong),
+        "failure_reasons": clients.reasons(wrong),
         "failure_examples": wrong[:5],
         "runs_per_s": round(len(counted) / (window[1] - window[0]), 1),
         "run_ms": ms([(r.seen - r.sent) * 1000 for r in counted], 50, 99),
@@ -134,9 +136,11 @@ def phase_b(runs: list[clients.Run], window: tuple[float, float], log: Path) -> 
     }
 
 
-def phase_c(runs: list[clients.Run], log: Path, memory: MemorySampler) -> dict:
+def phase_c(
+    runs: list[clients.Run], log: Path, memory: MemorySampler, warm_up: list[clients.Run]
+) -> dict:
     calls = clients.read_log(log)
-    wrong = clients.failures(runs, calls)
+    wrong = clients.failures(warm_up + runs, calls)
     statuses: dict[str, int] = {}
     for run in runs:
         status = str(run.trigger_status or run.trigger_error)
@@ -149,6 +153,7 @@ def phase_c(runs: list[clients.Run], log: Path, memory: MemorySampler) -> dict:
     return {
         "runs": len(runs),
         "failures": len(wrong),
+        "failure_reasons": clients.reasons(wrong),
         "failure_examples": wrong[:5],
         "trigger_statuses": statuses,
         # None when a run never completed: the figure does not exist.
@@ -209,10 +214,8 @@ def measure(name: str, args: argparse.Namespace, fakes: Fakes, logs: Path) -> di
                 work = clients.burst(running.url, key, workflow(), args.runs_c, WARM_UP_RUNS_C)
                 with MemorySampler(running.processes) as memory:
                     runs, _, _ = drive(running, args.profile, f"{name}-c", work)
-                figures["c"] = phase_c(runs[WARM_UP_RUNS_C:], fakes.slow_log, memory)
-                warm_up = clients.failures(runs[:WARM_UP_RUNS_C], clients.read_log(fakes.slow_log))
-                figures["c"]["failures"] += len(warm_up)
-                figures["c"]["failure_examples"] += warm_up[:5]
+                warm, runs = runs[:WARM_UP_RUNS_C], runs[WARM_UP_RUNS_C:]
+                figures["c"] = phase_c(runs, fakes.slow_log, memory, warm)
                 show(name, "c", figures["c"])
     figures["loadavg_end"] = os.getloadavg()
     return figures

@@ -5,6 +5,7 @@ phase, so the load generator costs the shared cores as little as it can."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import time
 import uuid
@@ -209,3 +210,8 @@ def check(run: Run, calls: Calls | None) -> str:
 
 def failures(runs: list[Run], log: dict[str, Calls]) -> list[str]:
     return [f"{run.input}: {why}" for run in runs if (why := check(run, log.get(run.input)))]
+
+
+def reasons(wrong: list[str]) -> dict[str, int]:
+    """How many runs went wrong for each reason."""
+    return dict(collections.Counter(line.split(": ", 1)[1] for line in wrong).most_common())
