@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -181,7 +182,7 @@ def profiled(running: Running, directory: Path | None, label: str) -> Iterator[N
                 top = top_functions(out)
                 out.with_suffix(".top.json").write_text(json.dumps(top, indent=2) + "\n")
                 print(f"profile {out}, {top['samples']} samples (% own + children, % own):")
-                for order in ("by_total", "by_own"):
+                for order in ("by_total", "by_own", "loopllama_by_total"):
                     for row in top[order]:
                         print(f"  {row['total_pct']:5.1f} {row['own_pct']:5.1f}  {row['function']}")
                     print("  --")
@@ -198,10 +199,9 @@ def top_functions(collapsed: Path, count: int = 10) -> dict[str, list[dict]]:
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in collapsed.read_text().splitlines():
-        stack, _, samples = line.rpartition(" ")
-        if not stack:
-            continue
+    # One stack per line, "frame;frame;... count"; a frame named after generated source
+    # (a lambda's text) can hold newlines, so a stack ends at the line that ends with a count.
+    for stack, samples in re.findall(r"^(.+?) (\d+)$", collapsed.read_text(), re.M | re.S):
         n = int(samples)
         total += n
         # "function (path/to/file.py:line)": the function counts once per stack, any line.
@@ -216,8 +216,11 @@ def top_functions(collapsed: Path, count: int = 10) -> dict[str, list[dict]]:
         total_pct, own_pct = round(inclusive[frame] * share, 1), round(own[frame] * share, 1)
         return {"function": frame, "total_pct": total_pct, "own_pct": own_pct}
 
+    ours = [frame for frame in branches if "(loopllama/" in frame]
     return {
         "samples": total,
         "by_total": [row(frame) for frame in branches[:count]],
         "by_own": [row(frame) for frame, _ in own.most_common(count)],
+        # Past the framework's middleware chain: where LoopLlama's own code spends it.
+        "loopllama_by_total": [row(frame) for frame in ours[:count]],
     }
