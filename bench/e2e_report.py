@@ -59,8 +59,8 @@ def _check(name: str, results: dict[str, dict], figure: str, floors: list[str]) 
         theirs = value(results["pg"], phase, path)
         ratio = round(mine / theirs, 3) if mine is not None and theirs else None
         check["ratio_to_pg"], bound = ratio, SPLIT_TO_PG
-    if name.startswith("floor"):
-        check["pass"] = None
+    if name.startswith("floor") or (ratio is None and not floors):
+        check["pass"] = None  # the reference itself, or nothing to compare with
         return check
     within = ratio is not None and (ratio >= bound if higher else ratio <= bound)
     check.update({"ratio": ratio, "limit": round(bound, 3), "pass": within and not failures})
@@ -112,10 +112,11 @@ def table(results: dict[str, dict], checks: dict[str, dict]) -> str:
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
+    floors = [name for name in ("floor-sdk", "floor-raw") if name in results]
+    reference = f"Ratios to {floors[0]} of this invocation" if floors else "No floor: no ratios"
     note = (
-        f"Ratios to {'floor-sdk' if 'floor-sdk' in results else 'floor-raw'} of this invocation "
-        "(pg-split's (c) to pg's); limits: a<=2x b>=0.5x c<=1.5x d<=2x, PostgreSQL 1.5x slack; "
-        f"RSS <= {RSS_LIMIT_MIB:g} MiB. {os.cpu_count()} CPUs; load average now "
+        f"{reference} (pg-split's (c) to pg's); limits: a<=2x b>=0.5x c<=1.5x d<=2x, PostgreSQL "
+        f"1.5x slack; RSS <= {RSS_LIMIT_MIB:g} MiB. {os.cpu_count()} CPUs; load average now "
         + " ".join(f"{x:.2f}" for x in os.getloadavg())
     )
     return "\n".join([*lines, note])
