@@ -168,7 +168,7 @@ def profiled(running: Running, directory: Path | None, label: str) -> Iterator[N
         out = directory / f"{label}-{role}.txt"
         # --nonblocking: sample without pausing the process, so it runs at its own speed.
         command = [str(PY_SPY), "record", "--pid", str(process.pid), "--format", "raw"]
-        command += ["--rate", "200", "--nonblocking", "-o", str(out)]
+        command += ["--rate", "200", "--nonblocking", "--full-filenames", "-o", str(out)]
         spies[out] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)  # attached before the phase starts
     try:
@@ -188,7 +188,9 @@ def profiled(running: Running, directory: Path | None, label: str) -> Iterator[N
                     print("  --")
 
 
-TRUNK = 0.9  # a frame in this share of the samples or more is the entry point or the loop
+# A frame on this share of the busiest frame's samples or more is the trunk: the entry point,
+# click, uvicorn.run, the loop runner (other threads and greenlets hold the other samples).
+TRUNK = 0.9
 
 
 def top_functions(collapsed: Path, count: int = 10) -> dict[str, list[dict]]:
@@ -204,19 +206,20 @@ def top_functions(collapsed: Path, count: int = 10) -> dict[str, list[dict]]:
     for stack, samples in re.findall(r"^(.+?) (\d+)$", collapsed.read_text(), re.M | re.S):
         n = int(samples)
         total += n
-        # "function (path/to/file.py:line)": the function counts once per stack, any line.
-        frames = [frame.rsplit(":", 1)[0] + ")" for frame in stack.split(";")]
+        # "function (/path/to/file.py:line)": the function counts once per stack, any line.
+        frames = [_short(frame.rsplit(":", 1)[0]) + ")" for frame in stack.split(";")]
         for frame in set(frames):
             inclusive[frame] += n
         own[frames[-1]] += n
-    branches = [frame for frame, n in inclusive.most_common() if n < TRUNK * total]
+    busiest = max(inclusive.values(), default=0)
+    branches = [frame for frame, n in inclusive.most_common() if n < TRUNK * busiest]
 
     def row(frame: str) -> dict:
         share = 100 / max(1, total)
         total_pct, own_pct = round(inclusive[frame] * share, 1), round(own[frame] * share, 1)
         return {"function": frame, "total_pct": total_pct, "own_pct": own_pct}
 
-    ours = [frame for frame in branches if "(loopllama/" in frame]
+    ours = [frame for frame in branches if "(loopllama/" in frame]  # see _short
     return {
         "samples": total,
         "by_total": [row(frame) for frame in branches[:count]],
@@ -224,3 +227,16 @@ def top_functions(collapsed: Path, count: int = 10) -> dict[str, list[dict]]:
         # Past the framework's middleware chain: where LoopLlama's own code spends it.
         "loopllama_by_total": [row(frame) for frame in ours[:count]],
     }
+
+
+def _short(frame: str) -> str:
+    """`f (/venv/.../site-packages/pkg/mod.py` -> `f (pkg/mod.py`; LoopLlama's own files (from
+    any checkout) -> `f (loopllama/...`. py-spy's own shortening is not reliable for them."""
+    name, _, path = frame.partition(" (")
+    for marker in ("/site-packages/", "/src/", "/lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            if marker == "/lib/python3":  # the standard library: drop "11/"
+                path = path.split("/", 1)[-1]
+            break
+    return f"{name} ({path}"
