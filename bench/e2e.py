@@ -53,10 +53,18 @@ from collections.abc import Coroutine
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import e2e_clients as clients
 from bench.e2e_report import table, verdicts
-from bench.e2e_targets import MemorySampler, Running, deployment, profiled, serving
+from bench.e2e_targets import (
+    Deployment,
+    MemorySampler,
+    Running,
+    deployment,
+    profiled,
+    serving,
+)
 from bench.support import cpu_seconds, fake_provider, percentile
 
 RESULTS = Path(__file__).parent / "results"
@@ -184,41 +192,53 @@ def measure(name: str, args: argparse.Namespace, fakes: Fakes, logs: Path) -> di
     figures: dict = {"target": name, "loadavg_start": os.getloadavg()}
     phases = set(args.phases)
     with deployment(name) as target:
-        key, workflow = target.key, lambda: target.workflow_id  # known once serving
         if phases & {"a", "b", "d"}:
             with serving(target, fakes.fast, logs) as running:
-                url = running.url
                 if phases & {"a", "d"}:
-                    # Warm-up runs first (checked, not counted): the first-call costs (the SDK's
-                    # import, connections) stay out of the figures, the profile and the CPU.
-                    warm = asyncio.run(clients.sequential(url, key, workflow(), WARM_UP_RUNS_A))
-                    work = clients.sequential(url, key, workflow(), args.runs_a)
-                    runs, cpu, client = drive(running, args.profile, f"{name}-a", work)
-                    figures["a"] = phase_a(runs, fakes.fast_log, warm)
-                    figures["a"]["server_cpu_ms_per_run"] = round(cpu * 1000 / args.runs_a, 2)
-                    figures["a"]["client_cpu_s"] = round(client, 2)
+                    figures["a"] = sequential_runs(target, running, args, fakes.fast_log)
                     show(name, "a", figures["a"])
                 if "b" in phases:
-                    seconds = args.seconds_b
-                    work = clients.closed_loop(
-                        url, key, workflow(), CLIENTS_B, seconds, WARM_UP_S_B
-                    )
-                    (runs, *window), cpu, client = drive(running, args.profile, f"{name}-b", work)
-                    figures["b"] = phase_b(runs, tuple(window), fakes.fast_log)
-                    per_run = cpu * 1000 / max(1, len(runs))
-                    figures["b"]["server_cpu_ms_per_run"] = round(per_run, 2)
-                    figures["b"]["client_cpu_s"] = round(client, 2)
+                    figures["b"] = concurrent_runs(target, running, args, fakes.fast_log)
                     show(name, "b", figures["b"])
         if "c" in phases:
             with serving(target, fakes.slow, logs) as running:
-                work = clients.burst(running.url, key, workflow(), args.runs_c, WARM_UP_RUNS_C)
-                with MemorySampler(running.processes) as memory:
-                    runs, _, _ = drive(running, args.profile, f"{name}-c", work)
-                warm, runs = runs[:WARM_UP_RUNS_C], runs[WARM_UP_RUNS_C:]
-                figures["c"] = phase_c(runs, fakes.slow_log, memory, warm)
+                figures["c"] = burst_of_runs(target, running, args, fakes.slow_log)
                 show(name, "c", figures["c"])
     figures["loadavg_end"] = os.getloadavg()
     return figures
+
+
+def sequential_runs(target: Deployment, running: Running, args: Any, log: Path) -> dict:
+    """Phase (a), and (d) from its triggers. Warm-up runs first (checked, not counted): the
+    first-call costs (the SDK's import, connections) stay out of the figures, CPU and profile."""
+    url, key, workflow = running.url, target.key, target.workflow_id
+    warm = asyncio.run(clients.sequential(url, key, workflow, WARM_UP_RUNS_A))
+    work = clients.sequential(url, key, workflow, args.runs_a)
+    runs, cpu, client = drive(running, args.profile, f"{target.name}-a", work)
+    figures = phase_a(runs, log, warm)
+    figures["server_cpu_ms_per_run"] = round(cpu * 1000 / args.runs_a, 2)
+    figures["client_cpu_s"] = round(client, 2)
+    return figures
+
+
+def concurrent_runs(target: Deployment, running: Running, args: Any, log: Path) -> dict:
+    """Phase (b)."""
+    work = clients.closed_loop(
+        running.url, target.key, target.workflow_id, CLIENTS_B, args.seconds_b, WARM_UP_S_B
+    )
+    (runs, *window), cpu, client = drive(running, args.profile, f"{target.name}-b", work)
+    figures = phase_b(runs, tuple(window), log)
+    figures["server_cpu_ms_per_run"] = round(cpu * 1000 / max(1, len(runs)), 2)
+    figures["client_cpu_s"] = round(client, 2)
+    return figures
+
+
+def burst_of_runs(target: Deployment, running: Running, args: Any, log: Path) -> dict:
+    """Phase (c), memory sampled throughout (warm-up included)."""
+    work = clients.burst(running.url, target.key, target.workflow_id, args.runs_c, WARM_UP_RUNS_C)
+    with MemorySampler(running.processes) as memory:
+        runs, _, _ = drive(running, args.profile, f"{target.name}-c", work)
+    return phase_c(runs[WARM_UP_RUNS_C:], log, memory, runs[:WARM_UP_RUNS_C])
 
 
 def main() -> None:
