@@ -112,6 +112,7 @@ def phase_a(runs: list[clients.Run], log: Path, warm_up: list[clients.Run]) -> d
         "runs": len(runs),
         "failures": len(wrong),
         "failure_reasons": clients.reasons(wrong),
+        "poll_errors": sum(r.poll_errors for r in runs),
         "failure_examples": wrong[:5],
         "overhead_ms": ms(net, 50, 99),
         "run_ms": ms(total, 50, 99),
@@ -135,6 +136,7 @@ def phase_b(runs: list[clients.Run], window: tuple[float, float], log: Path) -> 
         "runs": len(runs),
         "failures": len(wrong),
         "failure_reasons": clients.reasons(wrong),
+        "poll_errors": sum(r.poll_errors for r in runs),
         "failure_examples": wrong[:5],
         "runs_per_s": round(len(counted) / (window[1] - window[0]), 1),
         "run_ms": ms([(r.seen - r.sent) * 1000 for r in counted], 50, 99),
@@ -162,6 +164,7 @@ def phase_c(
         "runs": len(runs),
         "failures": len(wrong),
         "failure_reasons": clients.reasons(wrong),
+        "poll_errors": sum(r.poll_errors for r in runs),
         "failure_examples": wrong[:5],
         "trigger_statuses": statuses,
         # None when a run never completed: the figure does not exist.

@@ -34,6 +34,7 @@ class Run:
     output: str | None = None
     seen: float = 0.0  # the end seen by a poll
     polls: int = 0
+    poll_errors: int = 0  # polls answered other than 200 (or not at all); the run goes on
 
     @property
     def trigger_ms(self) -> float:
@@ -57,7 +58,8 @@ POLL_C = Poll(1.0, 1.0, give_up=600.0)  # a slow target still gets its (c) figur
 
 
 def session(target_key: str, connections: int) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=connections, force_close=False)
+    """Keep-alive connections, at most `connections` (0: no limit)."""
+    connector = aiohttp.TCPConnector(limit=connections)
     headers = {"Authorization": f"Bearer {target_key}"}
     timeout = aiohttp.ClientTimeout(total=120.0)
     return aiohttp.ClientSession(connector=connector, headers=headers, timeout=timeout)
@@ -98,10 +100,10 @@ async def follow(http: aiohttp.ClientSession, url: str, run: Run, poll: Poll) ->
                 body = await response.read()
                 now = time.time()
         except (aiohttp.ClientError, TimeoutError):
-            run.status = "poll error"
+            run.status, run.poll_errors = "poll error", run.poll_errors + 1
             continue
         if response.status != 200:
-            run.status = f"poll {response.status}"
+            run.status, run.poll_errors = f"poll {response.status}", run.poll_errors + 1
             continue
         data = json.loads(body)["data"]
         run.status = data["status"]
