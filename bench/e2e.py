@@ -155,11 +155,13 @@ def phase_c(
     for run in runs:
         status = str(run.trigger_status or run.trigger_error)
         statuses[status] = statuses.get(status, 0) + 1
-    first = min(r.sent for r in runs)
+    first, last_seen = min(r.sent for r in runs), max(r.seen for r in runs)
     done = all(r.status == "completed" for r in runs)
-    answers = [
-        c.writer[-1]["t"] + c.writer[-1]["handled_ms"] / 1000 for c in calls.values() if c.writer
+    # When the model's last answer left (the fake logs arrival and handling time).
+    writers = [
+        calls[r.input].writer[-1] for r in runs if r.input in calls and calls[r.input].writer
     ]
+    answers = [call["t"] + call["handled_ms"] / 1000 for call in writers]
     return {
         "runs": len(runs),
         "failures": len(wrong),
@@ -168,7 +170,9 @@ def phase_c(
         "failure_examples": wrong[:5],
         "trigger_statuses": statuses,
         # None when a run never completed: the figure does not exist.
-        "wall_s": round(max(r.seen for r in runs) - first, 3) if done else None,
+        "wall_s": round(last_seen - first, 3) if done else None,
+        # When some runs went wrong: the same over those that completed, for who optimises.
+        "wall_s_of_completed": round(last_seen - first, 3) if last_seen else None,
         "last_model_answer_s": round(max(answers) - first, 3) if answers else None,
         "trigger_ms": ms([r.trigger_ms for r in runs if r.trigger_status == 202], 50, 99),
         **memory.figures(),
