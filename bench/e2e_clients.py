@@ -147,22 +147,12 @@ async def closed_loop(
     return runs, *window
 
 
-async def burst(url: str, key: str, workflow_id: str, count: int, warm_up: int) -> list[Run]:
-    """Phase (c): `count` runs triggered at once, each followed by its own poller. First
-    `warm_up` runs together, so lazy imports and first connections are not in the figure;
-    they come first in the list."""
+async def burst(url: str, key: str, workflow_id: str, count: int) -> list[Run]:
+    """Phase (c): `count` runs triggered at once, each followed by its own poller."""
     # One connection per client, as `count` separate clients would have.
     async with session(key, 0) as http:
-
-        async def runs(label: str, n: int) -> list[Run]:
-            return list(
-                await asyncio.gather(
-                    *(one_run(http, url, workflow_id, label, POLL_C) for _ in range(n))
-                )
-            )
-
-        warm = await runs("c-warm-up", warm_up)
-        return warm + await runs("c", count)
+        runs = (one_run(http, url, workflow_id, "c", POLL_C) for _ in range(count))
+        return list(await asyncio.gather(*runs))
 
 
 # -- checks against the fake provider's log ---------------------------------------------------
