@@ -27,8 +27,9 @@ PG_ADMIN = os.environ.get("LOOPLLAMA_TEST_PG", "postgresql://postgres@127.0.0.1:
 
 
 @contextmanager
-def fake_provider(delay: float = 0.0) -> Iterator[str]:
-    """`tests.fakes.provider_server` in a subprocess (so it does not share our CPU or GIL)."""
+def fake_provider(delay: float = 0.0, log: Path | None = None) -> Iterator[str]:
+    """`tests.fakes.provider_server` in a subprocess (so it does not share our CPU or GIL);
+    with `log`, it appends one JSON line per model request to that file."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -39,6 +40,7 @@ def fake_provider(delay: float = 0.0) -> Iterator[str]:
             str(port),
             "--delay",
             str(delay),
+            *(("--log", str(log)) if log else ()),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -47,8 +47,9 @@ The transport is a small asyncio HTTP/1.1 server (Content-Length and chunked bod
 rather than uvicorn: a keep-alive round trip costs about 0.2 ms, which matters to benchmarks
 that run it with zero latency.
 
-Run `python -m tests.fakes.provider_server [--port N] [--delay S]` to serve from another process;
-it prints the URL on its first line.
+Run `python -m tests.fakes.provider_server [--port N] [--delay S] [--log FILE]` to serve from
+another process; it prints the URL on its first line. `--log` writes one JSON line per model
+request (arrival time, model, prompts) for benchmarks that check runs end to end.
 """
 
 from __future__ import annotations
@@ -834,12 +835,48 @@ def _encode(status: int, headers: dict[str, str], payload: bytes, keep_alive: bo
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
 
 
+class _LoggingServer(FakeProviderServer):
+    """The server of `main --log FILE`: one JSON line per model request, written as it is
+    answered (line-buffered, so a benchmark can read the file while the server runs).
+
+    Each line: `t` (arrival, `time.time()`, the clock other processes on the machine share),
+    `handled_ms` (arrival to the answer being ready, the fixed delay included), `model`,
+    `system` and `user` (the last user text). Benchmarks check runs against it: how many calls,
+    in which order, with which prompts."""
+
+    def __init__(self, log: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._log = log
+
+    async def _answer(self, req: RecordedRequest) -> Response | _Streamed | Hang | None:
+        # `arrived` is perf_counter; moved onto the wall clock for other processes.
+        arrived = time.time() - (time.perf_counter() - req.arrived)
+        response = await super()._answer(req)
+        handled = (time.time() - arrived) * 1000
+        line = {
+            "t": arrived,
+            "handled_ms": round(handled, 4),
+            "model": req.model,
+            "system": req.system,
+            "user": req.last_user_text,
+        }
+        self._log.write(json.dumps(line) + "\n")
+        return response
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the fake Anthropic/OpenAI API.")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds added to every answer")
+    parser.add_argument("--log", help="append one JSON line per model request to this file")
     args = parser.parse_args()
-    with FakeProviderServer(delay=args.delay, port=args.port) as srv:
+    log = open(args.log, "a", buffering=1) if args.log else None  # noqa: SIM115
+    server = (
+        _LoggingServer(log, delay=args.delay, port=args.port)
+        if log
+        else FakeProviderServer(delay=args.delay, port=args.port)
+    )
+    with server as srv:
         print(srv.url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
