@@ -1,6 +1,7 @@
 """Run events and streams: delta latency, event delivery, and 1,000 open streams.
 
     .venv/bin/python -m bench.events [--runs 20] [--streams 1000] [--skip-postgres]
+    .venv/bin/python -m bench.events --idle-only [--streams 1000]    the memory figure alone
 
 Every run pauses first (`ask_human`), so its stream is open before the model call we measure
 starts (on SQLite the engine streams a call only while someone watches); the answer resumes it
@@ -14,7 +15,8 @@ clock) streams the reply in pieces, `CHUNK_DELAY` apart.
   `serve --no-worker` streaming what a separate `loopllama worker` executes (LISTEN/NOTIFY).
 - 1,000 streams: that many paused runs on one SQLite `serve`, a stream open on each: the
   server's RSS before and after (per stream), then every run answered at once, each streaming
-  its reply to its own stream: delta latency p50/p99 under that load.
+  its reply to its own stream: delta latency p50/p99 under that load (`--idle-only` stops
+  before this: the streams are closed, the runs left paused).
 
 Prints the figures and writes bench/results/events.json. The machine's load is reported with
 them: two cores are shared with whatever else runs.
@@ -168,7 +170,13 @@ async def measure_sequential(url: str, key: str, fake: FakeProviderServer, runs:
 
 
 async def measure_many_streams(
-    url: str, key: str, pid: int, fake: FakeProviderServer, count: int, database_url: str
+    url: str,
+    key: str,
+    pid: int,
+    fake: FakeProviderServer,
+    count: int,
+    database_url: str,
+    idle_only: bool = False,
 ) -> dict:
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=count + 50, max_keepalive_connections=count + 50)
@@ -215,6 +223,17 @@ async def measure_many_streams(
         await asyncio.sleep(2.0)
         during = rss_kib(pid)
         print(f"{count} streams open: server RSS {before} -> {during} KiB", flush=True)
+        idle = {
+            "streams": count,
+            "rss_before_kib": before,
+            "rss_with_streams_kib": during,
+            "rss_per_stream_kib": round((during - before) / count, 2),
+        }
+        if idle_only:
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+            return idle
         fake.clear()
         fake.enqueue(*[_reply_for(i, 0.1) for i in range(count)])
 
@@ -237,10 +256,7 @@ async def measure_many_streams(
         await asyncio.gather(*(answer(r) for r in run_ids))
         await asyncio.wait_for(asyncio.gather(*readers), 600)
     return {
-        "streams": count,
-        "rss_before_kib": before,
-        "rss_with_streams_kib": during,
-        "rss_per_stream_kib": round((during - before) / count, 2),
+        **idle,
         "delta_latency_all_streaming_ms": _ms(_delta_latencies(fake, deltas)),
         "stream_reconnects": len(RECONNECTS),
     }
@@ -276,13 +292,13 @@ async def postgres_setup(fake: FakeProviderServer, runs: int) -> dict:
             stop(server, worker)
 
 
-async def many_streams(fake: FakeProviderServer, count: int) -> dict:
+async def many_streams(fake: FakeProviderServer, count: int, idle_only: bool = False) -> dict:
     with scratch_database("sqlite") as url:
         env = {**_server_env(url, fake), "LOOPLLAMA_LOG_LEVEL": "info"}
         key = cli(env, "keys", "create", "--account", "bench").strip().splitlines()[-1]
         server, api = start_server(env, log=Path(tempfile.gettempdir()) / "events-server.log")
         try:
-            return await measure_many_streams(api, key, server.pid, fake, count, url)
+            return await measure_many_streams(api, key, server.pid, fake, count, url, idle_only)
         finally:
             stop(server)
 
@@ -292,11 +308,18 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--idle-only",
+        action="store_true",
+        help="only the RSS of --streams idle streams (no latency runs, no answering)",
+    )
     args = parser.parse_args()
     # 1,000 streams are 1,000 sockets on each side (the server inherits our limit).
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     figures: dict[str, Any] = {"load_average_before": os.getloadavg()}
+    if args.idle_only:
+        args.runs = 0
     if args.runs == 0:
         args.skip_postgres = True
 
@@ -312,9 +335,11 @@ async def main() -> None:
             record("postgresql_api_and_worker", await postgres_setup(fake, args.runs))
             fake.clear()
         if args.streams:
-            record("many_streams_sqlite", await many_streams(fake, args.streams))
+            record("many_streams_sqlite", await many_streams(fake, args.streams, args.idle_only))
     figures["load_average_after"] = os.getloadavg()
     print(json.dumps(figures, indent=2))
+    if args.idle_only:
+        return  # a partial run: the results file keeps the full one
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "events.json").write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -67,8 +67,8 @@ class ServerSettings(_Section):
         15.0,
         gt=0,
         validation_alias=_env("LOOPLLAMA_STREAM_KEEPALIVE"),
-        description="Seconds of silence after which a run's event stream sends a `: keep-alive` "
-        "comment (proxies close idle connections).",
+        description="The longest silence on a run's event stream: a `: keep-alive` comment is "
+        "sent at least this often (proxies close idle connections).",
     )
     access_log: bool = Field(
         True,

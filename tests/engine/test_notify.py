@@ -1,7 +1,9 @@
 """The live fan-out seam (engine/notify.py): what subscribers receive, a reader that falls
-behind, and delta notifications kept under PostgreSQL's payload limit."""
+behind, the idle tick, and delta notifications kept under PostgreSQL's payload limit."""
 
 from __future__ import annotations
+
+import asyncio
 
 import orjson
 
@@ -52,3 +54,16 @@ def test_delta_payloads_are_merged_per_step_and_cut_below_the_limit():
     assert len(decoded) > 3  # the big one was cut
     assert "".join(d["text"] for run, d in decoded[2:]) == big
     assert {run for run, _ in decoded[2:]} == {"r1"}
+
+
+async def test_idle_subscribers_hear_one_shared_tick_and_busy_ones_their_items():
+    hub = LocalHub(idle=0.05)
+    with hub.subscribe("r1") as one, hub.subscribe("r2") as two:
+        ticker = hub._ticker
+        assert ticker is not None  # one timer for every subscriber, none of their own
+        assert await asyncio.wait_for(one.wait(), 2) == []  # the tick: nothing happened
+        hub.on_commit([("r2", 5)])
+        assert await asyncio.wait_for(two.wait(), 2) == [Committed(5)]
+        assert await asyncio.wait_for(two.wait(), 2) == []
+    await asyncio.sleep(0.1)
+    assert hub._ticker is None  # nobody listens: the clock stops

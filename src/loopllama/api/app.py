@@ -51,7 +51,7 @@ def create_app(
         telemetry.configure(settings.telemetry, settings.database.url)
         db = Database(settings.database.url, pool_size=settings.database.pool_size)
         registry = providers or ProviderRegistry(settings)
-        hub = hub_for(db)
+        hub = hub_for(db, idle=settings.server.stream_keepalive)  # the streams' keep-alive
         runner = Runner(db, registry, settings, hub)
         await asyncio.to_thread(runner.prices.preload)
         dispatcher = _dispatcher(settings, runner, db)

@@ -8,7 +8,7 @@ the log, never to the client.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import orjson
@@ -69,14 +69,13 @@ class BodyLimit:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # Not `async` (see PathGuard): it returns the app's awaitable rather than awaiting it.
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await error_response(413, "Request body too large")(scope, receive, send)
-                return
+                return error_response(413, "Request body too large")(scope, receive, send)
         seen = 0
 
         async def limited_receive() -> Message:
@@ -88,7 +87,7 @@ class BodyLimit:
                     raise BodyTooLarge()
             return message
 
-        await self.app(scope, limited_receive, send)
+        return self.app(scope, limited_receive, send)
 
 
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:

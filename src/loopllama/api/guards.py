@@ -8,6 +8,8 @@ without the raw bytes reaching a log line.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from loopllama.api.errors import error_response
@@ -29,8 +31,10 @@ class PathGuard:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # Not `async`: it hands back the awaitable of the app it calls instead of awaiting it,
+    # so no frame of its own stays on the stack for as long as a request runs (an event
+    # stream runs for hours, and a thousand of them would each keep one).
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "http" and impossible_path(scope["path"]):
-            await error_response(404, "Not found")(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            return error_response(404, "Not found")(scope, receive, send)
+        return self.app(scope, receive, send)

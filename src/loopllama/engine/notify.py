@@ -2,8 +2,9 @@
 
 One seam, two backends, the same interface:
 
-    hub.subscribe(run_id)            a `Subscription`: `await sub.wait(idle)` hands back
-                                     what happened since the last call
+    hub.subscribe(run_id)            a `Subscription` (`with ... as sub:`): `await sub.wait()`
+                                     hands back what happened since the last call ([] at the
+                                     hub's idle tick, when nothing did)
     hub.publish_delta(run_id, data)  an ephemeral `step.delta` (never stored), from the engine
 
 A subscription receives two kinds of item: `Committed(last_id)`, "the run's log now reaches
@@ -29,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -56,57 +56,103 @@ class Delta:
 
 
 class Subscription:
-    """What one stream is told about one run."""
+    """What one stream is told about one run; a context manager that ends the subscription.
 
-    __slots__ = ("_items", "_wakeup", "overflowed", "run_id")
+    A thousand idle streams hold a thousand of these, so it is kept small: a list of what
+    arrived, and a future only while someone waits (no queue, no Event, no timer of its own).
+    """
 
-    def __init__(self, run_id: str) -> None:
+    __slots__ = ("_hub", "_items", "_waiter", "overflowed", "run_id")
+
+    def __init__(self, hub: Hub, run_id: str) -> None:
+        self._hub = hub
         self.run_id = run_id
-        self._items: deque[Committed | Delta] = deque()
-        self._wakeup = asyncio.Event()
+        self._items: list[Committed | Delta] = []
+        self._waiter: asyncio.Future[None] | None = None
         self.overflowed = False
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._hub._unsubscribe(self)
 
     def put(self, item: Committed | Delta) -> None:
         if len(self._items) >= MAX_BACKLOG:
             self.overflowed = True
         else:
             self._items.append(item)
-        self._wakeup.set()
+        self.wake()
 
-    async def wait(self, idle: float | None = None) -> list[Committed | Delta]:
+    def wake(self) -> None:
+        """End the current `wait` (with what arrived, possibly nothing)."""
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    @property
+    def waiting_idle(self) -> bool:
+        return self._waiter is not None and not self._items
+
+    async def wait(self) -> list[Committed | Delta]:
         """The items received since the last call, waiting for one if there is none yet;
-        [] after `idle` seconds without any."""
+        [] when the hub's idle tick (`Hub.idle`) comes first."""
         if not self._items and not self.overflowed:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(idle):
-                    await self._wakeup.wait()
-        self._wakeup.clear()
-        items = list(self._items)
-        self._items.clear()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        items, self._items = self._items, []
         return items
 
 
 class Hub:
-    """The in-process part every backend shares: who listens to which run."""
+    """The in-process part every backend shares: who listens to which run.
 
-    def __init__(self) -> None:
+    `idle` (seconds, optional): one timer for the whole process ticks at that period while
+    anyone subscribes, and each tick ends the `wait` of every subscriber that has nothing, so
+    a subscriber never waits longer than `idle` without hearing (a stream's keep-alive). One
+    timer for all: a timer per waiting subscriber would cost each idle stream its own.
+    """
+
+    def __init__(self, idle: float | None = None) -> None:
         self._subscribers: dict[str, set[Subscription]] = {}
         self.opened = 0  # subscriptions ever made (tests, metrics)
+        self.idle = idle
+        self._ticker: asyncio.TimerHandle | None = None
 
-    @contextlib.contextmanager
-    def subscribe(self, run_id: str) -> Iterator[Subscription]:
-        sub = Subscription(run_id)
+    def subscribe(self, run_id: str) -> Subscription:
+        """Use as `with hub.subscribe(run_id) as sub:`; leaving the block unsubscribes."""
+        sub = Subscription(self, run_id)
         self.opened += 1
         self._subscribers.setdefault(run_id, set()).add(sub)
+        if self.idle is not None and self._ticker is None:
+            self._ticker = asyncio.get_running_loop().call_later(self.idle, self._tick)
         self._on_subscribe()
-        try:
-            yield sub
-        finally:
-            subs = self._subscribers.get(run_id)
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self._subscribers[run_id]
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subscribers.get(sub.run_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subscribers[sub.run_id]
+
+    def _tick(self) -> None:
+        self._ticker = None
+        if not self._subscribers:
+            return  # the next subscription starts the clock again
+        for subs in self._subscribers.values():
+            for sub in subs:
+                if sub.waiting_idle:
+                    sub.wake()
+        assert self.idle is not None
+        self._ticker = asyncio.get_running_loop().call_later(self.idle, self._tick)
+
+    def _stop_ticking(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
 
     def watching(self, run_id: str) -> bool:
         """Whether a stream may be following the run: the engine streams model calls only
@@ -155,7 +201,7 @@ class Hub:
         pass
 
     async def stop(self) -> None:
-        pass
+        self._stop_ticking()
 
 
 class LocalHub(Hub):
@@ -168,8 +214,8 @@ class LocalHub(Hub):
 class PostgresHub(Hub):
     """PostgreSQL: LISTEN/NOTIFY, so any process's streams see any process's runs."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__()
+    def __init__(self, url: str, idle: float | None = None) -> None:
+        super().__init__(idle)
         self._url = url  # a libpq URL (postgresql://...)
         self._listener: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
@@ -215,6 +261,7 @@ class PostgresHub(Hub):
                 await self.listening.wait()
 
     async def stop(self) -> None:
+        self._stop_ticking()
         self._closed = True
         for task in (self._listener, self._publisher):
             if task is not None:
@@ -326,12 +373,13 @@ def _cut(text: str) -> tuple[str, str]:
     return text[:size], text[size:]
 
 
-def hub_for(db: Any) -> Hub:
-    """The hub that fits the database: in process on SQLite, LISTEN/NOTIFY on PostgreSQL."""
+def hub_for(db: Any, idle: float | None = None) -> Hub:
+    """The hub that fits the database: in process on SQLite, LISTEN/NOTIFY on PostgreSQL.
+    `idle`: the period of the idle tick (`Hub`), the streams' keep-alive."""
     if db.is_sqlite:
-        hub: Hub = LocalHub()
+        hub: Hub = LocalHub(idle)
         db.on_commit = hub.on_commit
         return hub
     from loopllama.store.db import libpq_url
 
-    return PostgresHub(libpq_url(db.url))
+    return PostgresHub(libpq_url(db.url), idle)

@@ -10,9 +10,7 @@ middleware writes after the route returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 _fields: ContextVar[dict[str, Any] | None] = ContextVar("loopllama_log_fields", default=None)
@@ -23,13 +21,28 @@ def current() -> dict[str, Any]:
     return _fields.get() or {}
 
 
-@contextmanager
-def scope(**fields: Any) -> Iterator[None]:
-    token = _fields.set({**current(), **fields})
-    try:
-        yield
-    finally:
-        _fields.reset(token)
+def scope(**fields: Any) -> _Scope:
+    """`with scope(**fields):` the block's lines carry these fields too."""
+    return _Scope(fields)
+
+
+class _Scope:
+    # Not a generator-based context manager: every request holds one for as long as it runs,
+    # so a thousand open event streams hold a thousand (a generator and its frame each).
+    __slots__ = ("_new", "_token")
+
+    def __init__(self, new: dict[str, Any]) -> None:
+        self._new: dict[str, Any] | None = new
+        self._token: Token[dict[str, Any] | None] | None = None
+
+    def __enter__(self) -> None:
+        assert self._new is not None, "a scope is entered once"
+        self._token = _fields.set({**current(), **self._new})
+        self._new = None
+
+    def __exit__(self, *_: object) -> None:
+        assert self._token is not None
+        _fields.reset(self._token)
 
 
 def annotate(**fields: Any) -> None:

@@ -6,7 +6,8 @@ on each "committed up to N" it reads the new events from the log. Deltas come fr
 only (they are never stored). It holds no database connection while it waits.
 
 Frames are encoded by sse-starlette's `ServerSentEvent` and sent by `EventStreamResponse`
-(api/sse.py), which keeps a thousand idle streams cheap. The keep-alive comment is ours.
+(api/sse.py), which keeps a thousand idle streams cheap. The keep-alive comment is ours: it is
+sent at the hub's idle tick, one timer for the whole process (`stream_keepalive` apart).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from loopllama.api.openapi import responses, stream_responses
 from loopllama.api.services import Services
 from loopllama.api.sse import EventStreamResponse
 from loopllama.engine.events import TERMINAL_TYPES
-from loopllama.engine.notify import Delta
+from loopllama.engine.notify import Committed, Delta
 from loopllama.errors import InvalidRequest
 from loopllama.schemas.runs import event_public
 from loopllama.schemas.validation import query_int
@@ -98,8 +99,7 @@ async def stream_events(
         run = await get_run_or_404(conn, account, run_id)
     after = _start_after(request)
     return EventStreamResponse(
-        _frames(services, run_id, after, ended=run["status"] in TERMINAL_STATUSES),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        _frames(services, run_id, after, ended=run["status"] in TERMINAL_STATUSES)
     )
 
 
@@ -120,43 +120,74 @@ def _start_after(request: Request) -> int:
 async def _frames(
     services: Services, run_id: str, after: int, *, ended: bool
 ) -> AsyncIterator[bytes]:
-    cursor = after
-    keepalive = services.settings.server.stream_keepalive
+    """The stream's body: one chunk per database read or wake-up (the frames it holds).
+
+    Between chunks it keeps its place in the log and its subscription, nothing else: no row,
+    no connection, no frame it has sent (a thousand idle streams would each hold theirs).
+    """
     with services.hub.subscribe(run_id) as sub:
-        while True:  # replay
-            async with services.db.read() as conn:
-                rows = await store.get_events(conn, run_id, cursor, REPLAY_PAGE)
-            for row in rows:
-                yield _durable(row)
-                cursor = row.id
-                if row.type in TERMINAL_TYPES:
-                    return
-            if len(rows) < REPLAY_PAGE:
+        cursor = after
+        while True:  # replay, a page at a time
+            chunk, cursor, count, terminal = await _read(services, run_id, cursor, REPLAY_PAGE)
+            if chunk:
+                yield chunk
+            if terminal or count < REPLAY_PAGE:
                 break
-        del rows  # an idle stream keeps nothing it has sent
-        if ended:  # finished before it had a log (a run older than the log): nothing to wait for
+        del chunk
+        if terminal or ended:  # ended: finished before it had a log (a run older than the log)
             return
         yield KEEP_ALIVE  # replayed: the client knows it is live now
         while not sub.overflowed:  # live
-            items = await sub.wait(keepalive)
-            if not items:
+            items = await sub.wait()
+            if not items:  # the hub's idle tick (its period is the keep-alive setting)
                 yield KEEP_ALIVE
-            for item in items:
-                if isinstance(item, Delta):
-                    yield _delta(item.data)
-                    continue
-                if item.last_id and item.last_id <= cursor:
-                    continue  # already sent
-                # Only up to the announced id: deltas announced after it come after it.
-                upto = item.last_id or None
-                async with services.db.read() as conn:
-                    rows = await store.get_events(conn, run_id, cursor, MAX_EVENT_ID, upto)
-                for row in rows:
-                    yield _durable(row)
-                    cursor = row.id
-                    if row.type in TERMINAL_TYPES:
-                        return
+                continue
+            chunk, cursor, terminal = await _catch_up(services, run_id, cursor, items)
+            del items
+            if chunk:
+                yield chunk
+            del chunk
+            if terminal:
+                return
         # Too far behind (a client that does not read): it resumes with Last-Event-ID.
+
+
+async def _read(
+    services: Services, run_id: str, after: int, limit: int, upto: int | None = None
+) -> tuple[bytes, int, int, bool]:
+    """The log's events after `after` (up to `upto`), framed up to and including a terminal
+    one: (frames, id of the last one framed, events read, whether it was terminal)."""
+    async with services.db.read() as conn:
+        rows = await store.get_events(conn, run_id, after, limit, upto)
+    frames = []
+    for row in rows:
+        frames.append(_durable(row))
+        after = row.id
+        if row.type in TERMINAL_TYPES:
+            return b"".join(frames), after, len(rows), True
+    return b"".join(frames), after, len(rows), False
+
+
+async def _catch_up(
+    services: Services, run_id: str, cursor: int, items: list[Committed | Delta]
+) -> tuple[bytes, int, bool]:
+    """The frames a wake-up brings, in order: deltas as they came, and for each commit the
+    events it announced that were not sent yet. (frames, new cursor, whether it ended)."""
+    frames = []
+    for item in items:
+        if isinstance(item, Delta):
+            frames.append(_delta(item.data))
+            continue
+        if item.last_id and item.last_id <= cursor:
+            continue  # already sent
+        # Only up to the announced id: deltas announced after it come after it.
+        chunk, cursor, _, terminal = await _read(
+            services, run_id, cursor, MAX_EVENT_ID, item.last_id or None
+        )
+        frames.append(chunk)
+        if terminal:
+            return b"".join(frames), cursor, True
+    return b"".join(frames), cursor, False
 
 
 def _durable(row: Any) -> bytes:
