@@ -134,7 +134,7 @@ class Database:
             self.sqlite_engine: Engine = _sqlite_engine(url, pool_size)
             self._writer: Connection | None = None
         else:
-            self.engine: AsyncEngine = _postgres_engine(url, pool_size)
+            self.engine: AsyncEngine = _postgres_engine(url, pool_size, POOL_TIMEOUT)
             # The run engine's own pool, once `open_engine_lane` made it.
             self._engine_lane: AsyncEngine | None = None
 
@@ -143,7 +143,7 @@ class Database:
         nothing on SQLite, where writes are serialized anyway). Transactions begun inside
         `engine_lane()` use them from then on. Idempotent."""
         if not self.is_sqlite and self._engine_lane is None:
-            self._engine_lane = _postgres_engine(self.url, pool_size)
+            self._engine_lane = _postgres_engine(self.url, pool_size, ENGINE_POOL_TIMEOUT)
 
     @staticmethod
     @contextmanager
@@ -231,11 +231,15 @@ class Database:
 # a burst (500 requests at once) to queue rather than fail; a database that is down fails
 # faster, at connect (`connect_timeout`).
 POOL_TIMEOUT = 30.0
+# The engine's steps wait longer: no client is waiting on them, and a step cut short by a pool
+# timeout is handed back to the queue and its model call made again (seen with 440 runs in
+# flight on a process starved of CPU).
+ENGINE_POOL_TIMEOUT = 300.0
 # Marks the run engine's transactions (see `Database.engine_lane`).
 _ENGINE_LANE: ContextVar[bool] = ContextVar("loopllama_engine_lane", default=False)
 
 
-def _postgres_engine(url: str, pool_size: int) -> AsyncEngine:
+def _postgres_engine(url: str, pool_size: int, pool_timeout: float) -> AsyncEngine:
     engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
@@ -243,7 +247,7 @@ def _postgres_engine(url: str, pool_size: int) -> AsyncEngine:
         # process would open (PostgreSQL forks a backend) and close one per request.
         # Past `pool_size`, a transaction waits for a connection instead.
         max_overflow=0,
-        pool_timeout=POOL_TIMEOUT,
+        pool_timeout=pool_timeout,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         # A server that is shutting down stops accepting connections but the kernel
