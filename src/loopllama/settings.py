@@ -36,8 +36,16 @@ class DatabaseSettings(_Section):
     pool_size: int = Field(
         10,
         validation_alias=_env("LOOPLLAMA_DATABASE_POOL_SIZE"),
-        description="Connections per process (PostgreSQL); a transaction that finds them all "
-        "busy waits for one (up to 10 s, then 503 or the engine's retry).",
+        description="Connections per process for the API (PostgreSQL); a transaction that "
+        "finds them all busy waits for one (up to 30 s, then 503).",
+    )
+    engine_pool_size: int = Field(
+        10,
+        ge=1,
+        validation_alias=_env("LOOPLLAMA_DATABASE_ENGINE_POOL_SIZE"),
+        description="Connections of the run engine in a process that executes runs "
+        "(PostgreSQL: `serve` without --no-worker, `worker`), apart from the API's: steps "
+        "never wait behind API requests for a connection.",
     )
 
 

@@ -9,6 +9,14 @@ served a query is alive, and pinging it would add a round trip to every transact
 is dead after all (the server restarted a moment ago), the statement fails as the database
 being unavailable (503, or the engine's retry) and SQLAlchemy replaces the whole pool.
 
+Two pools on PostgreSQL. A process that executes runs gives its engine connections of its own
+(`open_engine_lane`; the dispatcher's tasks run inside `engine_lane()`), so a step's
+transactions never queue behind hundreds of API requests for a connection: with 500 clients
+polling, a run would otherwise wait its turn several times per step, finish later, and be polled
+for longer. A transaction that finds every connection of its pool busy waits for one, up to
+`POOL_TIMEOUT` seconds: a burst queues, while a database that is down fails at once (a refused or
+timed-out connect, `connect_timeout`) and answers 503.
+
 SQLite runs synchronously on the event loop, behind `_LoopConnection`, which offers the same
 awaitable `execute` / `scalar`. A WAL commit with synchronous=NORMAL takes tens of microseconds,
 while an async driver pays a thread hop for every cursor call (about ninety per engine step):
@@ -23,8 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -125,28 +134,38 @@ class Database:
             self.sqlite_engine: Engine = _sqlite_engine(url, pool_size)
             self._writer: Connection | None = None
         else:
-            self.engine: AsyncEngine = create_async_engine(
-                async_url(url),
-                pool_size=pool_size,
-                # No overflow: an overflow connection is closed when it is returned, so a busy
-                # process would open (PostgreSQL forks a backend) and close one per request.
-                # Past `pool_size`, a transaction waits for a connection instead.
-                max_overflow=0,
-                pool_timeout=10,
-                json_serializer=_json_dumps,
-                json_deserializer=orjson.loads,
-                # A server that is shutting down stops accepting connections but the kernel
-                # still queues them: without a timeout a request would hang (psycopg's default
-                # for async connects is 130 s) instead of answering 503.
-                connect_args={"connect_timeout": 5},
-            )
-            _ping_if_idle(self.engine.sync_engine)
+            self.engine: AsyncEngine = _postgres_engine(url, pool_size, POOL_TIMEOUT)
+            # The run engine's own pool, once `open_engine_lane` made it.
+            self._engine_lane: AsyncEngine | None = None
+
+    def open_engine_lane(self, pool_size: int) -> None:
+        """Give the run engine of this process `pool_size` connections of its own (PostgreSQL;
+        nothing on SQLite, where writes are serialized anyway). Transactions begun inside
+        `engine_lane()` use them from then on. Idempotent."""
+        if not self.is_sqlite and self._engine_lane is None:
+            self._engine_lane = _postgres_engine(self.url, pool_size, ENGINE_POOL_TIMEOUT)
+
+    @staticmethod
+    @contextmanager
+    def engine_lane() -> Iterator[None]:
+        """Transactions begun in this block, and in the tasks created in it, use the engine's
+        pool (if `open_engine_lane` made one). asyncio copies the context into a new task, so
+        the tasks a dispatcher starts here, and theirs, stay in the lane."""
+        token = _ENGINE_LANE.set(True)
+        try:
+            yield
+        finally:
+            _ENGINE_LANE.reset(token)
+
+    def _pool(self) -> AsyncEngine:
+        lane = self._engine_lane
+        return lane if lane is not None and _ENGINE_LANE.get() else self.engine
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A read-write transaction, committed when the block exits cleanly."""
         if not self.is_sqlite:
-            async with self.engine.begin() as conn:
+            async with self._pool().begin() as conn:
                 yield conn
             return
         async with self._write_lock:
@@ -174,7 +193,7 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction (a consistent snapshot of the data)."""
         if not self.is_sqlite:
-            async with self.engine.connect() as conn, conn.begin():
+            async with self._pool().connect() as conn, conn.begin():
                 yield conn
             return
         with self.sqlite_engine.connect() as sync, sync.begin():
@@ -188,7 +207,7 @@ class Database:
         trips of `read()` (the API key lookup of every request).
         """
         if not self.is_sqlite:
-            async with self.engine.connect() as conn:
+            async with self._pool().connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn
             return
@@ -204,6 +223,41 @@ class Database:
             self.sqlite_engine.dispose()
         else:
             await self.engine.dispose()
+            if self._engine_lane is not None:
+                await self._engine_lane.dispose()
+                self._engine_lane = None
+
+
+# Seconds a transaction waits for a connection of its pool when all are busy. Long enough for
+# a burst (500 requests at once) to queue rather than fail; a database that is down fails
+# faster, at connect (`connect_timeout`).
+POOL_TIMEOUT = 30.0
+# The engine's steps wait longer: no client is waiting on them, and a step cut short by a pool
+# timeout is handed back to the queue and its model call made again (seen with 440 runs in
+# flight on a process starved of CPU).
+ENGINE_POOL_TIMEOUT = 300.0
+# Marks the run engine's transactions (see `Database.engine_lane`).
+_ENGINE_LANE: ContextVar[bool] = ContextVar("loopllama_engine_lane", default=False)
+
+
+def _postgres_engine(url: str, pool_size: int, pool_timeout: float) -> AsyncEngine:
+    engine = create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        # No overflow: an overflow connection is closed when it is returned, so a busy
+        # process would open (PostgreSQL forks a backend) and close one per request.
+        # Past `pool_size`, a transaction waits for a connection instead.
+        max_overflow=0,
+        pool_timeout=pool_timeout,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        # A server that is shutting down stops accepting connections but the kernel
+        # still queues them: without a timeout a request would hang (psycopg's default
+        # for async connects is 130 s) instead of answering 503.
+        connect_args={"connect_timeout": 5},
+    )
+    _ping_if_idle(engine.sync_engine)
+    return engine
 
 
 PING_IF_IDLE_FOR = 1.0  # seconds

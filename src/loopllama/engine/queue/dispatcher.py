@@ -6,8 +6,12 @@ How a run travels (see jobs.py for the SQL):
 - trigger / respond: the API process defers an `advance_run` job in the transaction that makes
   the run runnable; PostgreSQL's NOTIFY at commit wakes a worker (commit to first step
   started: p50 6 ms, bench/dispatch.py).
+- a worker takes as many waiting jobs as it has free slots in one query (`_BatchWorker`), so
+  500 runs triggered at once start together rather than one fetch round trip after another.
 - a worker's job calls `Runner.advance`, which drives the run until it pauses or ends (one job
-  per wake-up, not per step: procrastinate sends no notification when a run's lock frees).
+  per wake-up, not per step: procrastinate sends no notification when a run's lock frees). Its
+  transactions use the engine's own connections (`Database.engine_lane`), never queued behind
+  the API requests of the same process.
 - a pause with a deadline defers a lock-less `expire_pause` job due at the deadline.
 - fairness: each wake-up gets its account's next turn as its priority (jobs.py, migration
   0009), so workers take runs round-robin across accounts; a job whose account already holds
@@ -45,6 +49,8 @@ from typing import Any, Literal
 import psycopg
 from procrastinate import App, PsycopgConnector, RetryDecision
 from procrastinate import exceptions as pq_errors
+from procrastinate import utils as pq_utils
+from procrastinate.job_context import JobContext
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy
 from procrastinate.worker import Worker
@@ -55,7 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama import telemetry
 from loopllama.engine import transitions as t
-from loopllama.engine.dispatcher import PURGE_EVERY
+from loopllama.engine.dispatcher import PURGE_EVERY, import_providers_in_background
 from loopllama.engine.queue import jobs
 from loopllama.engine.queue.settings import WorkerSettings
 from loopllama.engine.runner import Runner
@@ -85,6 +91,7 @@ QUEUE_CONNECTION: dict[str, Any] = {
     "keepalives_count": 3,
 }
 _BEAT = "UPDATE procrastinate_workers SET last_heartbeat = now() WHERE id = %s"
+FETCH_BATCH = 100  # jobs taken in one query at most (jobs.FETCH_MANY)
 
 
 class _WakeUp(asyncio.Event):
@@ -115,6 +122,70 @@ class _WakeUp(asyncio.Event):
     def clear(self) -> None:
         if self._sets == self._seen:
             super().clear()
+
+
+class _BatchWorker(Worker):
+    """procrastinate's worker, taking up to as many jobs as it has free slots in one query.
+
+    procrastinate fetches one job per round trip. With hundreds of runs in flight on the same
+    event loop (and, in `serve`, hundreds of requests), each fetch also waits for its turn on the
+    loop: a burst of 500 runs started at a few dozen per second, and most of them sat queued
+    while the worker had room for all. Everything else (slots, job tasks, completion, the
+    wake-up event) is procrastinate's, as in `Worker._fetch_and_process_jobs` of 3.10.
+    """
+
+    async def _fetch_and_process_jobs(self) -> None:
+        while not self._stop_event.is_set():
+            acquire = asyncio.create_task(self._job_semaphore.acquire())
+            fetched: list[Job] = []
+            try:
+                await pq_utils.wait_any(acquire, self._stop_event.wait())
+                if self._stop_event.is_set():
+                    break
+                assert self.worker_id is not None
+                # The slot just taken, and those no job holds.
+                free = self.concurrency - len(self._running_jobs)
+                fetched = await self._fetch(min(free, FETCH_BATCH))
+            finally:
+                if (not fetched or self._stop_event.is_set()) and acquire.done():
+                    self._job_semaphore.release()
+                self._new_job_event.clear()
+            if not fetched:
+                break
+            for index, job in enumerate(fetched):
+                if index:  # free (only this loop takes slots): does not wait
+                    await self._job_semaphore.acquire()
+                self._start(job)
+
+    async def _fetch(self, limit: int) -> list[Job]:
+        rows = await self.app.connector.execute_query_all_async(
+            jobs.FETCH_MANY, queues=self.queues, worker_id=self.worker_id, limit=limit
+        )
+        return [Job.from_row(row) for row in rows]
+
+    def _start(self, job: Job) -> None:
+        job_id = job.id
+        context = JobContext(
+            app=self.app,
+            worker_name=self.worker_name,
+            worker_queues=self.queues,
+            additional_context=self.additional_context.copy() if self.additional_context else {},
+            job=job,
+            abort_reason=lambda job_id=job_id: (
+                self._job_ids_to_abort.get(job_id) if job_id else None
+            ),
+            start_timestamp=time.time(),
+        )
+        task = asyncio.create_task(
+            self._process_job(context), name=f"process job {job.task_name}[{job.id}]"
+        )
+        self._running_jobs[task] = context
+
+        def on_job_complete(task: asyncio.Task[Any]) -> None:
+            del self._running_jobs[task]
+            self._job_semaphore.release()
+
+        task.add_done_callback(on_job_complete)
 
 
 AT_CAP_RETRY = 0.2  # seconds before a job of an account at its cap is offered again
@@ -220,11 +291,17 @@ class QueueDispatcher:
         self._stopping = False
         self._stopped = asyncio.Event()
         self._last_purge = None  # expired idempotency keys: purged at the first sweep
+        settings = self._runner.settings
+        import_providers_in_background(settings)
+        self._db.open_engine_lane(settings.database.engine_pool_size)
         await self.app.open_async()
-        self._supervisor = asyncio.create_task(self._supervise(), name="queue-worker")
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="queue-sweeper")
-        self._heart = asyncio.create_task(self._beat_forever(), name="queue-heartbeat")
-        self._listener = asyncio.create_task(self._listen_forever(), name="queue-cancels")
+        # Every task started here (the jobs too, started by the supervisor's worker) uses the
+        # engine's connections.
+        with self._db.engine_lane():
+            self._supervisor = asyncio.create_task(self._supervise(), name="queue-worker")
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="queue-sweeper")
+            self._heart = asyncio.create_task(self._beat_forever(), name="queue-heartbeat")
+            self._listener = asyncio.create_task(self._listen_forever(), name="queue-cancels")
         await self._wait_registered(seconds=10)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -274,7 +351,7 @@ class QueueDispatcher:
             result = await self._runner.advance(run_id)
         except TRANSIENT as error:
             log.warning("run %s: database unavailable (%s); handing it back", run_id, error)
-            self._db_errors = True
+            self._note_db_error(error)
             raise
         except asyncio.CancelledError:  # stopping: the retry strategy hands the job back
             self._handed_back += 1
@@ -338,7 +415,7 @@ class QueueDispatcher:
     # -- the procrastinate worker, restarted when the database comes back ----------------------
 
     def _new_worker(self) -> Worker:
-        worker = Worker(
+        worker = _BatchWorker(
             app=self.app,
             queues=[jobs.QUEUE],
             name=self._name,
@@ -498,13 +575,19 @@ class QueueDispatcher:
                     last_orphan_sweep = time.monotonic()
             except TRANSIENT as error:
                 log.debug("sweep skipped: %s", error)
-                self._db_errors = True
+                self._note_db_error(error)
                 if self._connected_since is not None:  # a blip: trust heartbeats again later
                     self._connected_since = time.monotonic()
             except Exception:
                 log.exception("sweep failed")
             if self._db_errors:
                 self._collect_cut_connections()
+
+    def _note_db_error(self, error: BaseException) -> None:
+        # A wait for a free connection that timed out cut no connection attempt short: nothing
+        # to collect (a full collection of a busy worker's heap takes tens of milliseconds).
+        if not isinstance(error, PoolTimeout):
+            self._db_errors = True
 
     def _collect_cut_connections(self) -> None:
         """Close the sockets of connection attempts that a database error or a cancellation cut
@@ -570,6 +653,7 @@ class QueueDispatcher:
         return True
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
+        with self._db.engine_lane():
+            task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

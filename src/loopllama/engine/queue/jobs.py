@@ -58,6 +58,26 @@ async def defer_expiry(conn: AsyncConnection, run_id: str, deadline: datetime) -
     await conn.execute(_DEFER_EXPIRY, {**params, "at": deadline})
 
 
+# -- fetching ------------------------------------------------------------------------------------
+
+# Up to `limit` jobs in one round trip: procrastinate's own fetch (the first waiting job whose
+# lock is free, in priority order, marked `doing` for the worker), called again while it finds
+# one. The function is volatile, so each call sees the jobs the previous ones took: a run's
+# second wake-up waits behind its first, as with one fetch at a time.
+FETCH_MANY = """
+WITH RECURSIVE fetched(n, job) AS (
+    SELECT 1, procrastinate_fetch_job_v2(%(queues)s::varchar[], %(worker_id)s)
+  UNION ALL
+    SELECT n + 1, procrastinate_fetch_job_v2(%(queues)s::varchar[], %(worker_id)s)
+    FROM fetched WHERE (job).id IS NOT NULL AND n < %(limit)s
+)
+SELECT (job).id, (job).status, (job).task_name, (job).priority, (job).lock,
+       (job).queueing_lock, (job).args, (job).scheduled_at, (job).queue_name, (job).attempts,
+       (job).worker_id
+FROM fetched WHERE (job).id IS NOT NULL ORDER BY n
+"""
+
+
 # -- sweeps --------------------------------------------------------------------------------------
 
 _STALLED = text(
