@@ -22,6 +22,7 @@ covered by `busy_timeout`; the embedded mode is otherwise one process per databa
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -247,7 +248,10 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        write = conn.get_execution_options().get("loopllama_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if conn._execution_options.get("loopllama_write") else "BEGIN"
+        try:  # on the driver: SQLAlchemy's execute path costs more than the BEGIN itself
+            conn.connection.driver_connection.execute(statement)
+        except sqlite3.Error as error:  # e.g. locked past busy_timeout: 503, as from SQLAlchemy
+            raise exc.OperationalError(statement, None, error) from error
 
     return engine
