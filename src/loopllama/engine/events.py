@@ -26,10 +26,11 @@ Event types (EXTENSIONS part 5) and their `data`:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import TextClause, bindparam, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loopllama.ids import utcnow
@@ -72,19 +73,48 @@ async def append(
     return last
 
 
-async def write(conn: AsyncConnection, run_id: str, last_id: int, events: Sequence[Event]) -> None:
-    """Insert events whose ids the caller reserved: `last_id - len(events) + 1 .. last_id`."""
+async def write(
+    conn: AsyncConnection,
+    run_id: str,
+    last_id: int,
+    events: Sequence[Event],
+    *,
+    hooked: bool | None = None,
+) -> None:
+    """Insert events whose ids the caller reserved: `last_id - len(events) + 1 .. last_id`.
+
+    `hooked`: whether the UPDATE that reserved the ids found an enabled webhook endpoint for
+    the run's account (store/statements.HOOKED); None when it did not look."""
     now = utcnow()
     first = last_id - len(events) + 1
+    if getattr(conn, "outbox_written", None) is None:  # PostgreSQL: one round trip for both
+        params: dict[str, Any] = {"run": run_id, "now": now, **outbox.POSTGRES_PARAMS}
+        for i, (kind, data) in enumerate(events):
+            params[f"id{i}"], params[f"type{i}"], params[f"data{i}"] = first + i, kind, data
+        await conn.execute(_postgres_insert(len(events)), params)
+        return  # the NOTIFY trigger announces the events at commit
     rows = [
         {"run_id": run_id, "id": first + i, "type": kind, "data": data, "created_at": now}
         for i, (kind, data) in enumerate(events)
     ]
     await conn.execute(_INSERT, rows)
-    await outbox.record(conn, run_id, first, events, now)  # webhooks: same transaction
+    await outbox.record(conn, run_id, first, events, now, hooked=hooked)  # same transaction
     announce = getattr(conn, "announce", None)  # SQLite's in-process hub; PostgreSQL: trigger
     if announce is not None:
         announce(run_id, last_id)
+
+
+@functools.cache
+def _postgres_insert(count: int) -> TextClause:
+    """`count` events and their webhook deliveries (webhooks/outbox.py) in one statement."""
+    values = ", ".join(f"(:run, :id{i}, :type{i}, :data{i}, :now)" for i in range(count))
+    return text(
+        "WITH ev AS (INSERT INTO run_events (run_id, id, type, data, created_at) "
+        f"VALUES {values} RETURNING run_id, id, type)" + outbox.POSTGRES_AFTER_EVENTS
+    ).bindparams(
+        bindparam("now", type_=run_events.c.created_at.type),
+        *(bindparam(f"data{i}", type_=run_events.c.data.type) for i in range(count)),
+    )
 
 
 # -- data of each type -------------------------------------------------------------------------

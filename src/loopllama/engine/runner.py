@@ -96,11 +96,12 @@ class Runner:
         """Drive `run_id` as far as it can go. None when the run had nothing to do."""
         try:
             async with self.db.write() as conn:
-                run = await t.claim_run(conn, run_id)
-                if run is None:
+                claimed = await t.claim_and_start(conn, run_id, _first_step)
+                if claimed is None:
                     return None
+                run, first = claimed
                 driver = _RunDriver(self, run)
-                await driver.load(conn)
+                await driver.load(conn, first)
             self._drivers[run_id] = driver
             try:
                 with telemetry.run_pass(run):
@@ -198,9 +199,13 @@ class _RunDriver:
         if self._interrupted is not None:
             raise asyncio.CancelledError()
 
-    async def load(self, conn: Any) -> None:
-        """Read the run's steps in the claim's transaction; a fresh run's first step starts
-        in it too (one transaction from the queue to the first model call)."""
+    async def load(self, conn: Any, first: dict[str, Any] | None) -> None:
+        """Read the run's steps in the claim's transaction; a fresh run's first step started
+        in it too (`first`: one transaction, one run UPDATE, from the queue to the first model
+        call)."""
+        if first is not None:
+            self.steps = [first]
+            return
         self.steps = await get_steps(conn, self.run_id)
         if not self.steps:
             first = await t.start_step(conn, self.run_id, self.attempt, **self._step_spec(0, []))
@@ -235,13 +240,7 @@ class _RunDriver:
         return Advanced("completed")
 
     def _step_spec(self, order: int, prior: list[tuple[str, str]]) -> dict[str, Any]:
-        agent = self.crew[order]
-        return {
-            "order": order,
-            "role": agent["role"],
-            "model": agent.get("model") or self.snapshot["model"],
-            "step_input": step_input(self.run["input"], prior),
-        }
+        return _step_spec(self.run, order, prior)
 
     # -- one step ------------------------------------------------------------------------------
 
@@ -535,6 +534,22 @@ class _RunDriver:
                 timeout_seconds=self.hitl.get("timeout_seconds"),
                 ran_for=time.monotonic() - self._began,
             )
+
+
+def _step_spec(run: dict[str, Any], order: int, prior: list[tuple[str, str]]) -> dict[str, Any]:
+    """Rule 3's arguments for the step at `order`, after the outputs in `prior`."""
+    snapshot = run["snapshot"]
+    agent = snapshot["crew"][order]
+    return {
+        "order": order,
+        "role": agent["role"],
+        "model": agent.get("model") or snapshot["model"],
+        "step_input": step_input(run["input"], prior),
+    }
+
+
+def _first_step(run: dict[str, Any]) -> dict[str, Any]:
+    return _step_spec(run, 0, [])
 
 
 def _tool_input_problem(calls: Any) -> str | None:

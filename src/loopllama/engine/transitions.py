@@ -5,6 +5,7 @@
     1b. derive_run     retry / fork: a new `queued` run whose first steps are copies of
                        another run's (the source never changes)
     2. claim_run       an engine takes the run over: `running`, and a new attempt number
+                       (claim_and_start: a fresh run's first step starts in the same UPDATE)
     3. start_step      a step row is recorded (once per crew position) with its input
     4. record_turn     after each model call: transcript, tokens, cost, number of calls
     4b. over_budget    after each model call: has the run spent its max_tokens or
@@ -32,6 +33,7 @@ emits through `append_events` (see there).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -247,24 +249,44 @@ async def derive_run(
 
 async def claim_run(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None:
     """Take a runnable run over. None when there is nothing to do (paused, finished, gone)."""
+    claimed = await claim_and_start(conn, run_id, None)
+    return None if claimed is None else claimed[0]
+
+
+async def claim_and_start(
+    conn: AsyncConnection,
+    run_id: str,
+    first_step: Callable[[dict[str, Any]], dict[str, Any]] | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """`claim_run`, and for a fresh run (no step yet) rule 3 for its first step in the same
+    UPDATE: `first_step(run)` gives the step's order, role, model and step_input. Returns the
+    run and that step (None when the run had steps already, or no `first_step`)."""
     row = (await conn.execute(sql.RUN_BY_ID, {"b_run": run_id})).first()
     if row is None or row.status not in RUNNABLE:
         return None
     run = dict(row._mapping)
     run.update(status="running", attempt=row.attempt + 1, started_at=row.started_at or utcnow())
-    counter = await _owned_row(
-        conn,
-        sql.RUN_CLAIM,
-        {
-            "b_run": run_id,
-            "b_attempt": row.attempt,
-            "b_new_attempt": run["attempt"],
-            "b_started_at": run["started_at"],
-        },
-    )
-    await events.write(conn, run_id, counter[0], [("run.started", events.run_data(run))])
+    params = {
+        "b_run": run_id,
+        "b_attempt": row.attempt,
+        "b_new_attempt": run["attempt"],
+        "b_started_at": run["started_at"],
+    }
+    reported = [("run.started", events.run_data(run))]
+    step = None
+    if first_step is None or row.total_steps:
+        counter = await _owned_row(conn, sql.RUN_CLAIM, params)
+    else:
+        counter = await _owned_row(conn, sql.RUN_CLAIM_FIRST_STEP, params)
+        step = _step_row(run_id, **first_step(run))
+        run["total_steps"] = 1
+        await conn.execute(sql.STEP_INSERT, step)
+        reported.append(("step.started", events.step_data(step)))
+    await events.write(conn, run_id, counter.last_event_id, reported, hooked=counter.hooked)
     runlog.changed(run, "running", attempt=run["attempt"])
-    return run
+    if step is not None:
+        runlog.progress(run_id, step=(step["order"], step["role"]))
+    return run, step
 
 
 # 3 -------------------------------------------------------------------------------------------
@@ -287,7 +309,8 @@ async def start_step(
         {"b_run": run_id, "b_attempt": attempt, "b_total_steps": order + 1},
     )
     await conn.execute(sql.STEP_INSERT, row)
-    await events.write(conn, run_id, counter[0], [("step.started", events.step_data(row))])
+    started = [("step.started", events.step_data(row))]
+    await events.write(conn, run_id, counter.last_event_id, started, hooked=counter.hooked)
     runlog.progress(run_id, step=(order, role))
     return row
 
@@ -440,13 +463,14 @@ async def close_step(
     completed = ("step.completed", events.step_data(step, await _calls_of(conn, step)))
     runlog.progress(run_id, tokens_in=tokens_in, tokens_out=tokens_out)
     if next_step is None:
-        await events.write(conn, run_id, run.last_event_id, [completed, _run_event(run)])
+        reported = [completed, _run_event(run)]
+        await events.write(conn, run_id, run.last_event_id, reported, hooked=run.hooked)
         runlog.changed(run_id, "completed")
         return None
     row = _step_row(run_id, **next_step)
     await conn.execute(sql.STEP_INSERT, row)
     started = ("step.started", events.step_data(row))
-    await events.write(conn, run_id, run.last_event_id, [completed, started])
+    await events.write(conn, run_id, run.last_event_id, [completed, started], hooked=run.hooked)
     runlog.progress(run_id, step=(next_step["order"], next_step["role"]))
     return row
 

@@ -30,6 +30,7 @@ covered by `busy_timeout`; the embedded mode is otherwise one process per databa
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -302,9 +303,13 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        options = conn.get_execution_options()
+        options = conn._execution_options
         if options.get("loopllama_autocommit", False):
             return  # `Database.query()`: a single statement, its own transaction
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("loopllama_write") else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if options.get("loopllama_write") else "BEGIN"
+        try:  # on the driver: SQLAlchemy's execute path costs more than the BEGIN itself
+            conn.connection.driver_connection.execute(statement)
+        except sqlite3.Error as error:  # e.g. locked past busy_timeout: 503, as from SQLAlchemy
+            raise exc.OperationalError(statement, None, error) from error
 
     return engine

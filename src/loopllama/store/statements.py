@@ -13,7 +13,19 @@ engine/events.py) and return the counter, or the whole run when the event shows 
 
 from __future__ import annotations
 
-from sqlalchemy import Float, bindparam, case, cast, exists, func, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    Float,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 
 from loopllama.store.tables import api_keys, runs, steps, tool_calls, workflows
 
@@ -70,6 +82,18 @@ RUN_EVENT_COLUMNS = (
 )
 
 
+# Whether the run's account has an enabled webhook endpoint, read by the run's UPDATE (one index
+# probe): a write that finds none can skip the webhook outbox's statement. Only on SQLite, whose
+# write transactions (BEGIN IMMEDIATE) are serializable: no endpoint can be created between this
+# read and the commit. On PostgreSQL the outbox's statement always runs (engine/events.py).
+# Spelled out: SQLAlchemy drops the table names in a RETURNING clause on SQLite.
+HOOKED = literal_column(
+    "EXISTS (SELECT 1 FROM webhook_endpoints WHERE webhook_endpoints.account_id = "
+    "runs.account_id AND webhook_endpoints.status = 'enabled')",
+    Boolean,
+).label("hooked")
+
+
 def _events(count: int) -> dict:
     return {"last_event_id": runs.c.last_event_id + count}
 
@@ -84,21 +108,21 @@ RUN_INSERT = runs.insert()
 
 RUN_BY_ID = select(runs).where(runs.c.id == bindparam("b_run"))
 
-RUN_CLAIM = (  # run.started
-    _owned_run_update()
-    .values(
-        status="running",
-        attempt=bindparam("b_new_attempt"),
-        started_at=bindparam("b_started_at"),
-        **_events(1),
-    )
-    .returning(runs.c.last_event_id)
+_CLAIM = _owned_run_update().values(
+    status="running", attempt=bindparam("b_new_attempt"), started_at=bindparam("b_started_at")
+)
+
+RUN_CLAIM = _CLAIM.values(**_events(1)).returning(runs.c.last_event_id, HOOKED)  # run.started
+
+# A fresh run's claim starts its first step too: run.started, step.started.
+RUN_CLAIM_FIRST_STEP = _CLAIM.values(total_steps=1, **_events(2)).returning(
+    runs.c.last_event_id, HOOKED
 )
 
 RUN_START_STEP = (  # step.started
     _owned_run_update()
     .values(total_steps=bindparam("b_total_steps"), **_events(1))
-    .returning(runs.c.last_event_id)
+    .returning(runs.c.last_event_id, HOOKED)
 )
 
 # A call of unknown price (b_cost null) leaves the run's cost as it is: null until some
@@ -116,14 +140,14 @@ RUN_ADD_TOKENS = _owned_run_update().values(
 
 RUN_ADD_TOKENS_NEXT_STEP = RUN_ADD_TOKENS.values(  # step.completed, step.started
     total_steps=bindparam("b_total_steps"), **_events(2)
-).returning(runs.c.last_event_id)
+).returning(runs.c.last_event_id, HOOKED)
 
 RUN_ADD_TOKENS_COMPLETE = RUN_ADD_TOKENS.values(  # step.completed, run.completed
     status="completed",
     output=bindparam("b_output"),
     finished_at=bindparam("b_finished_at"),
     **_events(2),
-).returning(*RUN_EVENT_COLUMNS)
+).returning(*RUN_EVENT_COLUMNS, HOOKED)
 
 # `GET /v1/runs/{id}`, the route clients poll: the run without its snapshot (tool secrets,
 # and large), the steps without their transcripts (the whole model conversation, which the
@@ -136,10 +160,7 @@ RUN_OF_ACCOUNT = select(*[c for c in runs.c if c.name != "snapshot"]).where(
 PUBLIC_STEPS_OF_RUN = (
     select(
         *[c for c in steps.c if c.name != "transcript"],
-        exists()
-        .where(tool_calls.c.step_id == steps.c.id)
-        .correlate(steps)
-        .label("has_tool_calls"),
+        exists().where(tool_calls.c.step_id == steps.c.id).correlate(steps).label("has_tool_calls"),
     )
     .where(steps.c.run_id == bindparam("b_run"))
     .order_by(steps.c.order)

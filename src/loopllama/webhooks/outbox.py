@@ -52,19 +52,38 @@ _SQLITE = text(
         subscribed="EXISTS (SELECT 1 FROM json_each(e.events) t WHERE t.value = ev.type)"
     )
 ).bindparams(bindparam("now", type_=Timestamp))
-_POSTGRES = text(
-    "WITH ins AS ("
-    + _COLUMNS
+_POSTGRES_INSERT = (
+    _COLUMNS
     + "SELECT 'c' || lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 11, "
     "'0') || substr(replace(gen_random_uuid()::text, '-', ''), 1, 12), e.id, "
     "ev.run_id, ev.id, ev.type, 'pending', 0, :now, false, :now "
-    + _MATCH.format(subscribed="e.events @> jsonb_build_array(ev.type)")
-    + " RETURNING id) "
+)
+_POSTGRES_DEFER = (
     "SELECT procrastinate_defer_jobs_v1(ARRAY("
     "  SELECT ROW(:queue, :task, 0, NULL, NULL, jsonb_build_object('delivery_id', ins.id),"
     "             NULL)::procrastinate_job_to_defer_v1 FROM ins)) "
     "WHERE EXISTS (SELECT 1 FROM ins)"
+)
+_POSTGRES = text(
+    "WITH ins AS ("
+    + _POSTGRES_INSERT
+    + _MATCH.format(subscribed="e.events @> jsonb_build_array(ev.type)")
+    + " RETURNING id) "
+    + _POSTGRES_DEFER
 ).bindparams(bindparam("now", type_=Timestamp))
+
+# PostgreSQL, for engine/events.py: the deliveries of the rows a data-modifying CTE named `ev`
+# inserts into run_events (RETURNING run_id, id, type) in the same statement: one round trip
+# for the events and their outbox. (A statement does not see its own CTE's rows in the table,
+# hence `ev` rather than run_events.) Parameters: now, queue, task.
+POSTGRES_AFTER_EVENTS = (
+    ", ins AS (" + _POSTGRES_INSERT + "FROM ev JOIN runs r ON r.id = ev.run_id "
+    "JOIN webhook_endpoints e ON e.account_id = r.account_id AND e.status = 'enabled' "
+    "AND (e.workflow_id IS NULL OR e.workflow_id = r.workflow_id) "
+    "AND e.events @> jsonb_build_array(ev.type) "
+    "RETURNING id) " + _POSTGRES_DEFER
+)
+POSTGRES_PARAMS = {"queue": QUEUE, "task": TASK}
 
 
 async def record(
@@ -73,11 +92,21 @@ async def record(
     first_id: int,
     events: Sequence[tuple[str, Any]],
     now: datetime,
+    *,
+    hooked: bool | None = None,
 ) -> None:
-    """Insert the deliveries of the events `first_id` .. `first_id + len(events) - 1`."""
+    """Insert the deliveries of the events `first_id` .. `first_id + len(events) - 1`.
+
+    `hooked` False: this transaction already found that the run's account has no enabled
+    endpoint (store/statements.HOOKED). On SQLite nothing is then to be written: the write
+    transaction is serializable, so no endpoint can appear before it commits. On PostgreSQL
+    (read committed) one may have been committed since, so the statement runs whatever it says.
+    """
     params = {"run": run_id, "first": first_id, "last": first_id + len(events) - 1, "now": now}
     flag = getattr(conn, "outbox_written", None)
     if flag is not None:  # SQLite: wake the scheduler after commit, if anything was written
+        if hooked is False:
+            return
         if (await conn.execute(_SQLITE, params)).rowcount:
             flag()
         return
