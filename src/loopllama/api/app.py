@@ -62,8 +62,6 @@ def create_app(
         )
         _log_startup(settings, registry, model)
         webhook_sender = _webhook_sender(settings, db) if run_engine else None
-        # In the background: the first runs wait for it only if they come within a second.
-        warming = asyncio.create_task(registry.warm_up()) if run_engine else None
         await hub.start()  # PostgreSQL: LISTEN before the first stream opens
         if run_engine:
             await dispatcher.start()
@@ -76,8 +74,6 @@ def create_app(
                 await asyncio.gather(dispatcher.stop(), webhook_sender.stop())
             else:
                 await dispatcher.stop()
-            if warming is not None:
-                await asyncio.gather(warming, return_exceptions=True)
             await app.state.services.key_usage.aclose()
             await limiter.aclose()
             await registry.aclose()

@@ -8,7 +8,6 @@ but `get` raises `ProviderNotConfigured` whose reason says which variable to set
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -104,19 +103,6 @@ class ProviderRegistry:
             provider = self._factories[name](self._settings)
             self._instances[name] = provider
         return provider
-
-    async def warm_up(self) -> None:
-        """Import the SDKs of the configured cloud providers, in a thread.
-
-        Importing `anthropic` or `openai` takes about a second of CPU. Done on the first model
-        call, it would hold up every run of a burst that arrives just after startup; started
-        with the server, it overlaps the time before the first run.
-        """
-        p = self._settings.providers
-        wanted = [("anthropic", p.anthropic_configured), ("openai", p.openai_configured)]
-        for name, configured in wanted:
-            if configured:
-                await asyncio.to_thread(importlib.import_module, f"loopllama.providers.{name}")
 
     def capabilities(self) -> list[ProviderCapabilities]:
         """What each built-in provider can do here, for the startup log."""
