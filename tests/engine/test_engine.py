@@ -18,7 +18,7 @@ from loopllama.providers.base import (
     ProviderTimeout,
 )
 from loopllama.providers.fake import FakeProvider, reply
-from loopllama.settings import ModelSettings
+from loopllama.settings import ModelSettings, Settings
 from loopllama.store.db import Database
 from loopllama.store.keys import create_key
 from loopllama.store.runs import get_run_for_engine
@@ -136,6 +136,7 @@ class _CountingRunner:
     """Counts passes per run; the first pass blocks until released."""
 
     def __init__(self) -> None:
+        self.settings = Settings()  # the dispatcher reads which provider SDKs to preload
         self.passes = 0
         self.release = asyncio.Event()
         self.concurrent = 0

@@ -13,11 +13,13 @@ import httpx
 
 from tests.helpers import free_port
 
+ROOT = Path(__file__).resolve().parents[2]  # `-m tests....` resolves from here, whatever the cwd
+
 
 def test_each_request_is_logged_with_its_arrival_and_prompts(tmp_path: Path) -> None:
     log, port = tmp_path / "requests.jsonl", free_port()
     command = [sys.executable, "-m", "tests.fakes.provider_server", "--port", str(port)]
-    server = subprocess.Popen([*command, "--log", str(log)], stdout=subprocess.PIPE)
+    server = subprocess.Popen([*command, "--log", str(log)], stdout=subprocess.PIPE, cwd=ROOT)
     assert server.stdout is not None
     try:
         url = server.stdout.readline().decode().strip()  # printed once it listens
