@@ -16,11 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from tests.helpers import free_port
 
 from bench.support import (
     cli,
+    create_workflow,
     environment,
     rss_kib,
     scratch_database,
@@ -98,21 +98,11 @@ def serving(target: Deployment, provider_url: str, logs: Path) -> Iterator[Runni
         if split:
             processes["worker"] = start(env, "worker", log=log)
         if not target.workflow_id:
-            target.workflow_id = create_workflow(url, target.key)
+            # The default crew's prompts, which the floor sends too.
+            target.workflow_id = create_workflow(url, target.key, crew=DEFAULT_CREW)
         yield Running(url, processes)
     finally:
         stop(*processes.values())
-
-
-def create_workflow(url: str, key: str) -> str:
-    """The planner -> writer crew (the default crew's prompts, which the floor uses too)."""
-    response = httpx.post(
-        f"{url}/v1/workflows",
-        json={"name": "e2e", "model": "claude-bench", "crew": DEFAULT_CREW},
-        headers={"Authorization": f"Bearer {key}"},
-    )
-    response.raise_for_status()
-    return response.json()["data"]["id"]
 
 
 class MemorySampler:

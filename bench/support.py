@@ -203,8 +203,12 @@ async def trigger_many(
         await asyncio.gather(*[one(i) for i in range(count)])
 
 
-def create_workflow(url: str, key: str, agents: int) -> str:
-    crew = [{"role": f"agent{i}", "systemPrompt": "Answer briefly."} for i in range(agents)]
+def create_workflow(
+    url: str, key: str, agents: int = 1, *, crew: list[dict[str, str]] | None = None
+) -> str:
+    """A workflow of `agents` brief agents, or of the `crew` given."""
+    if crew is None:
+        crew = [{"role": f"agent{i}", "systemPrompt": "Answer briefly."} for i in range(agents)]
     response = httpx.post(
         f"{url}/v1/workflows",
         json={"name": "bench", "model": "claude-bench", "crew": crew},
