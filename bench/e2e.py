@@ -111,11 +111,7 @@ def phase_a(runs: list[clients.Run], log: Path) -> dict:
         between.append((writer["t"] - planner["t"]) * 1000)
         to_seen.append((run.seen - writer["t"]) * 1000)
     return {
-        "runs": len(runs),
-        "failures": len(wrong),
-        "failure_reasons": clients.reasons(wrong),
-        "poll_errors": sum(r.poll_errors for r in runs),
-        "failure_examples": wrong[:5],
+        **_checked(runs, wrong),
         "overhead_ms": ms(net, 50, 99),
         "run_ms": ms(total, 50, 99),
         "breakdown_p50_ms": {
@@ -135,11 +131,7 @@ def phase_b(runs: list[clients.Run], window: tuple[float, float], log: Path) -> 
     return {
         "clients": CLIENTS_B,
         "seconds": round(window[1] - window[0], 1),
-        "runs": len(runs),
-        "failures": len(wrong),
-        "failure_reasons": clients.reasons(wrong),
-        "poll_errors": sum(r.poll_errors for r in runs),
-        "failure_examples": wrong[:5],
+        **_checked(runs, wrong),
         "runs_per_s": round(len(counted) / (window[1] - window[0]), 1),
         "run_ms": ms([(r.seen - r.sent) * 1000 for r in counted], 50, 99),
         # Every poll is a GET the target answers: slow runs are polled more, which slows them.
@@ -165,11 +157,7 @@ def phase_c(
     ]
     answers = [call["t"] + call["handled_ms"] / 1000 for call in writers]
     return {
-        "runs": len(runs),
-        "failures": len(wrong),
-        "failure_reasons": clients.reasons(wrong),
-        "poll_errors": sum(r.poll_errors for r in runs),
-        "failure_examples": wrong[:5],
+        **_checked(runs, wrong),
         "trigger_statuses": statuses,
         # None when a run never completed: the figure does not exist.
         "wall_s": round(last_seen - first, 3) if done else None,
@@ -227,6 +215,17 @@ def warm_up(target: Deployment, running: Running, log: Path) -> dict:
     runs = asyncio.run(work)
     wrong = clients.failures(runs, clients.read_log(log))
     return {"runs": len(runs), "failures": len(wrong), "failure_examples": wrong[:5]}
+
+
+def _checked(runs: list, wrong: list) -> dict:
+    """What every phase reports of its runs' checks against the fake's log."""
+    return {
+        "runs": len(runs),
+        "failures": len(wrong),
+        "failure_reasons": clients.reasons(wrong),
+        "poll_errors": sum(r.poll_errors for r in runs),
+        "failure_examples": wrong[:5],
+    }
 
 
 def sequential_runs(target: Deployment, running: Running, args: Any, log: Path) -> dict:
