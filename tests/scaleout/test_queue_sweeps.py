@@ -170,6 +170,50 @@ async def test_an_overdue_pause_whose_deadline_job_vanished_is_decided(api, work
     assert done["output"].startswith("echo: ")
 
 
+async def test_jobs_fetched_while_the_worker_began_stopping_go_back_to_the_queue(
+    api, worker, settings, monkeypatch
+):
+    """A SIGTERM that lands while a fetch is on its way: what it brings back is not started by
+    the stopping worker (it takes no new run), but handed back for another one."""
+    fetched, release = asyncio.Event(), asyncio.Event()
+    fetch = queue_dispatcher._BatchWorker._fetch
+
+    async def fetch_then_wait(self, limit: int):
+        found = await fetch(self, limit)
+        if found:
+            fetched.set()
+            await release.wait()  # the answer is "on its way" while stopping begins
+        return found
+
+    monkeypatch.setattr(queue_dispatcher._BatchWorker, "_fetch", fetch_then_wait)
+    dispatcher, fake = worker
+    await dispatcher.start()
+    run_id = await trigger(api)
+    await asyncio.wait_for(fetched.wait(), timeout=10)
+    stopping = asyncio.create_task(dispatcher.stop(grace=5))
+    await asyncio.sleep(0)  # stopping has begun: the worker was told to take nothing new
+    release.set()
+    await asyncio.wait_for(stopping, timeout=20)
+
+    assert fake.requests == []  # the stopping worker did not run it
+    lock = f"run:{run_id}"
+    query = "SELECT status, worker_id FROM procrastinate_jobs WHERE lock = %s"
+    assert sql(settings.database.url, query, lock) == [("todo", None)]
+    assert (await api.get(f"/v1/runs/{run_id}")).json()["data"]["status"] == "queued"
+
+    registry = ProviderRegistry(settings)
+    registry.register("fake", FakeProvider())
+    db = Database(settings.database.url, pool_size=3)
+    other = QueueDispatcher(Runner(db, registry, settings), db, concurrency=5, options=FAST)
+    await other.start()
+    try:
+        assert (await status_of(api, run_id, "completed"))["output"] == "echo: x"
+    finally:
+        await other.stop(grace=0)
+        await registry.aclose()
+        await db.dispose()
+
+
 async def test_a_notification_during_a_fetch_is_not_cleared_with_it():
     wake = queue_dispatcher._WakeUp()
     wake.set()  # a job was inserted

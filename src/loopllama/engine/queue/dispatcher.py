@@ -152,6 +152,12 @@ class _BatchWorker(Worker):
                 self._new_job_event.clear()
             if not fetched:
                 break
+            if self._stop_event.is_set():
+                # Stopping began while the fetch was on its way (a SIGTERM between the check
+                # above and the answer): these jobs were never started here, so they go back to
+                # the queue at once for another worker, not into this one's grace period.
+                await self._hand_back(fetched)
+                break
             for index, job in enumerate(fetched):
                 if index:  # free (only this loop takes slots): does not wait
                     await self._job_semaphore.acquire()
@@ -162,6 +168,10 @@ class _BatchWorker(Worker):
             jobs.FETCH_MANY, queues=self.queues, worker_id=self.worker_id, limit=limit
         )
         return [Job.from_row(row) for row in rows]
+
+    async def _hand_back(self, fetched: list[Job]) -> None:
+        for job in fetched:
+            await self.app.job_manager.retry_job(job)
 
     def _start(self, job: Job) -> None:
         job_id = job.id
