@@ -152,3 +152,5 @@ async def test_bad_last_event_id_and_after_are_400_json(live, fake_provider):
     assert unknown.status_code == 404 and unknown.json() == {"error": "Not found"}
     anonymous = await live.get(f"/v1/runs/{run_id}/stream", headers={"Authorization": ""})
     assert anonymous.status_code == 401
+    posted = await live.post(f"/v1/runs/{run_id}/stream")
+    assert (posted.status_code, posted.json()) == (405, {"error": "Method not allowed"})

@@ -133,11 +133,17 @@ class _ScopeCheck(HTTPBearer):
         self.all_workflows = all_workflows
 
     async def __call__(self, request: Request) -> None:  # type: ignore[override]
-        account = await get_account(request)
-        if not covers(account.scope, self.scope):
-            raise PermissionDenied()
-        if self.all_workflows and account.workflow_ids is not None:
-            raise PermissionDenied()
+        await authorize(request, self.scope, all_workflows=self.all_workflows)
+
+
+async def authorize(request: Request, scope: Scope, *, all_workflows: bool = False) -> Principal:
+    """The check of `requires`, for the one route FastAPI does not run (the event stream)."""
+    account = await get_account(request)
+    if not covers(account.scope, scope):
+        raise PermissionDenied()
+    if all_workflows and account.workflow_ids is not None:
+        raise PermissionDenied()
+    return account
 
 
 def parse_json(body: bytes) -> Any:
