@@ -118,10 +118,10 @@ def requires(scope: Scope, *, all_workflows: bool = False) -> Any:
     """
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
-    return Security(_ScopeCheck(scope, all_workflows), scopes=[scope])
+    return Security(ScopeCheck(scope, all_workflows), scopes=[scope])
 
 
-class _ScopeCheck(HTTPBearer):
+class ScopeCheck(HTTPBearer):
     """What `requires` returns: the bearer scheme as OpenAPI declares it (FastAPI lists a
     security dependency's scopes as the operation's requirement), and the check itself, in
     one dependency (see `get_account` on why few). The header is parsed by `get_account`,
@@ -132,18 +132,13 @@ class _ScopeCheck(HTTPBearer):
         self.scope = scope
         self.all_workflows = all_workflows
 
-    async def __call__(self, request: Request) -> None:  # type: ignore[override]
-        await authorize(request, self.scope, all_workflows=self.all_workflows)
-
-
-async def authorize(request: Request, scope: Scope, *, all_workflows: bool = False) -> Principal:
-    """The check of `requires`, for the one route FastAPI does not run (the event stream)."""
-    account = await get_account(request)
-    if not covers(account.scope, scope):
-        raise PermissionDenied()
-    if all_workflows and account.workflow_ids is not None:
-        raise PermissionDenied()
-    return account
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        account = await get_account(request)
+        if not covers(account.scope, self.scope):
+            raise PermissionDenied()
+        if self.all_workflows and account.workflow_ids is not None:
+            raise PermissionDenied()
+        return account
 
 
 def parse_json(body: bytes) -> Any:

@@ -12,17 +12,16 @@ sent at the hub's idle tick, one timer for the whole process (`stream_keepalive`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.routing import APIRoute
 from sse_starlette import ServerSentEvent
-from starlette.types import Receive, Scope, Send
 
-from loopllama.api.deps import AccountDep, ServicesDep, authorize, get_run_or_404, requires
+from loopllama.api.deps import AccountDep, ServicesDep, get_run_or_404, requires
 from loopllama.api.errors import JSON
+from loopllama.api.lean_route import LeanRoute
 from loopllama.api.openapi import responses, stream_responses
 from loopllama.api.services import Services
 from loopllama.api.sse import EventStreamResponse
@@ -33,7 +32,8 @@ from loopllama.schemas.runs import event_public
 from loopllama.schemas.validation import query_int
 from loopllama.store import runs as store
 
-router = APIRouter(tags=["runs"])
+# Lean (api/lean_route.py): a thousand idle streams would each keep FastAPI's request wrapper.
+router = APIRouter(tags=["runs"], route_class=LeanRoute)
 
 MAX_EVENT_ID = 2**31 - 1
 REPLAY_PAGE = 500
@@ -84,53 +84,25 @@ async def list_events(
     )
 
 
-class _StreamRoute(APIRoute):
-    """The stream's route, served without FastAPI's per-request machinery.
-
-    FastAPI keeps a request's exit stacks, exception wrapper and solved dependencies alive
-    until its response ends: for an event stream, hours, and about 5 KiB per stream, a quarter
-    of an idle one. This route calls `stream_events` directly (it authorizes itself, as
-    `requires("read")` would); FastAPI still reads the declaration for the OpenAPI document,
-    and errors still reach the app's handlers, in the API's one error shape.
-    """
-
-    def handle(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        if scope["method"] not in self.methods:  # 405, as FastAPI answers it
-            return super().handle(scope, receive, send)
-        return _serve_stream(scope, receive, send)
-
-
-async def _serve_stream(scope: Scope, receive: Receive, send: Send) -> None:
-    request = Request(scope, receive)
-    response = await stream_events(scope["path_params"]["run_id"], request)
-    await response(scope, receive, send)
-
-
-async def stream_events(run_id: str, request: Request) -> Any:
+@router.get(
+    "/v1/runs/{run_id}/stream",
+    dependencies=[requires("read")],
+    responses=stream_responses(),
+    openapi_extra={"parameters": [_AFTER, _LAST_EVENT_ID]},
+    response_class=EventStreamResponse,
+    summary="Stream a run's events (Server-Sent Events): replay, then live, with text deltas",
+)
+async def stream_events(
+    run_id: str, request: Request, account: AccountDep, services: ServicesDep
+) -> Any:
     """Starts after `Last-Event-ID` (a reconnecting client) or `?after=N`, else at event 1.
     Closes after a terminal event; a paused run's stream stays open."""
-    account = await authorize(request, "read")
-    services: Services = request.app.state.services
     async with services.db.read() as conn:
         run = await get_run_or_404(conn, account, run_id)
     after = _start_after(request)
     return EventStreamResponse(
         _frames(services, run_id, after, ended=run["status"] in TERMINAL_STATUSES)
     )
-
-
-router.add_api_route(
-    "/v1/runs/{run_id}/stream",
-    stream_events,
-    methods=["GET"],
-    # Not run by FastAPI (see `_StreamRoute`): declares the scope in the OpenAPI document.
-    dependencies=[requires("read")],
-    responses=stream_responses(),
-    openapi_extra={"parameters": [_AFTER, _LAST_EVENT_ID]},
-    response_class=EventStreamResponse,
-    summary="Stream a run's events (Server-Sent Events): replay, then live, with text deltas",
-    route_class_override=_StreamRoute,
-)
 
 
 def _start_after(request: Request) -> int:

@@ -18,6 +18,7 @@ from loopllama.api.deps import (
     requires,
 )
 from loopllama.api.errors import JSON
+from loopllama.api.lean_route import LeanRoute
 from loopllama.api.openapi import body_of, responses
 from loopllama.engine import transitions
 from loopllama.errors import (
@@ -45,7 +46,9 @@ from loopllama.store import idempotency
 from loopllama.store import runs as store
 from loopllama.store import workflows as workflow_store
 
-router = APIRouter(tags=["runs"])
+# Lean (api/lean_route.py): clients poll a run hard, and FastAPI's request wrapper is a tenth
+# of a poll.
+router = APIRouter(tags=["runs"], route_class=LeanRoute)
 
 REPLAYED = {"Idempotent-Replayed": "true"}
 
