@@ -44,7 +44,10 @@ def iso(value: datetime | None) -> str | None:
     """`2026-05-20T17:10:00.000Z`, or None."""
     if value is None:
         return None
-    if value.tzinfo is None:  # SQLite hands back naive datetimes; they are stored as UTC
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # SQLite hands back naive datetimes (stored as UTC), PostgreSQL aware ones. isoformat, not
+    # strftime: every timestamp of every poll passes here, and it is four times as fast.
+    if value.tzinfo is not None:
+        if value.utcoffset():
+            value = value.astimezone(UTC)
+        value = value.replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
