@@ -99,8 +99,9 @@ class Dispatcher(Protocol):
         """Stop executing; unfinished runs stay in the database for the next start."""
         ...
 
-    def submit(self, run_id: str) -> None:
-        """Have `run_id` advanced (now or soon). Safe to call any number of times."""
+    def submit(self, run_id: str, account: str | None = None) -> None:
+        """Have `run_id` advanced (now or soon). Safe to call any number of times. `account`:
+        the run's, if the caller knows it (it saves a read)."""
         ...
 
     async def cancel_in(self, conn: AsyncConnection, run_id: str) -> None:
@@ -189,21 +190,22 @@ class LocalDispatcher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def submit(self, run_id: str) -> None:
+    def submit(self, run_id: str, account: str | None = None) -> None:
         if not self._running:
             return
         if run_id in self._tasks:
             self._again.add(run_id)
             return
-        self._tasks[run_id] = asyncio.create_task(self._advance(run_id), name=f"run:{run_id}")
+        self._tasks[run_id] = asyncio.create_task(
+            self._advance(run_id, account), name=f"run:{run_id}"
+        )
 
     def cancel(self, run_id: str) -> None:
         self._again.discard(run_id)
         self._runner.abort(run_id)
 
-    async def _advance(self, run_id: str) -> None:
+    async def _advance(self, run_id: str, account: str | None) -> None:
         failures = 0
-        account: str | None = None
         try:
             while True:
                 try:

@@ -120,7 +120,7 @@ async def trigger_run(
             conn, account, workflow, body.input, version=version, run_id=run_id
         )
         await services.dispatcher.enqueue(conn, run["id"])
-    services.dispatcher.submit(run["id"])
+    services.dispatcher.submit(run["id"], account)
     telemetry.run_reached("queued")
     return JSON({"data": run_public(run)}, status_code=202)
 
@@ -257,7 +257,7 @@ async def respond(
             conn, run, action=body.action, answer=body.input, reason=body.reason
         )
         await services.dispatcher.enqueue(conn, run_id)
-    services.dispatcher.submit(run_id)
+    services.dispatcher.submit(run_id, account)
     return JSON({"data": {"id": run_id, "status": "running"}}, status_code=202)
 
 
@@ -312,7 +312,7 @@ async def retry_run(run_id: str, account: AccountDep, services: ServicesDep) -> 
             resume=True,
         )
         await services.dispatcher.enqueue(conn, run["id"])
-    services.dispatcher.submit(run["id"])
+    services.dispatcher.submit(run["id"], account)
     return JSON({"data": run_public(run)}, status_code=202)
 
 
@@ -352,7 +352,7 @@ async def fork_run(
             version=version,
         )
         await services.dispatcher.enqueue(conn, run["id"])
-    services.dispatcher.submit(run["id"])
+    services.dispatcher.submit(run["id"], account)
     return JSON({"data": run_public(run)}, status_code=202)
 
 

@@ -283,7 +283,7 @@ class QueueDispatcher:
     async def enqueue(self, conn: AsyncConnection, run_id: str) -> None:
         await jobs.defer_advance(conn, run_id)
 
-    def submit(self, run_id: str) -> None:
+    def submit(self, run_id: str, account: str | None = None) -> None:
         """Nothing to do: the commit that recorded the job notified the workers."""
 
     async def cancel_in(self, conn: AsyncConnection, run_id: str) -> None:
