@@ -173,11 +173,12 @@ class Database:
             # Writes are serialized, so one connection serves them all: no pool checkout per
             # transaction. A failed transaction drops it; the next one opens a fresh one.
             if self._writer is None:
-                self._writer = self.sqlite_engine.connect().execution_options(loopllama_write=True)
+                self._writer = self.sqlite_engine.connect()
             announced: list[tuple[str, int]] = []
             conn = _LoopConnection(self._writer, announced)
             try:
                 with self._writer.begin():
+                    _begin_sqlite(self._writer, "BEGIN IMMEDIATE")
                     yield conn  # type: ignore[misc]
             except BaseException:
                 self._writer.close()
@@ -198,6 +199,7 @@ class Database:
                 yield conn
             return
         with self.sqlite_engine.connect() as sync, sync.begin():
+            _begin_sqlite(sync, "BEGIN")
             yield _LoopConnection(sync)  # type: ignore[misc]
 
     @asynccontextmanager
@@ -212,8 +214,9 @@ class Database:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn
             return
-        # No BEGIN and COMMIT either: one SELECT reads a consistent snapshot on its own.
-        with self.sqlite_engine.connect().execution_options(loopllama_autocommit=True) as sync:
+        # No BEGIN and COMMIT either (SQLAlchemy's own begin is no statement on SQLite): one
+        # SELECT reads a consistent snapshot on its own.
+        with self.sqlite_engine.connect() as sync:
             yield _LoopConnection(sync)  # type: ignore[misc]
 
     async def dispose(self) -> None:
@@ -301,15 +304,18 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
         dbapi_connection.isolation_level = None
         configure_sqlite_connection(dbapi_connection)
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        options = conn._execution_options
-        if options.get("loopllama_autocommit", False):
-            return  # `Database.query()`: a single statement, its own transaction
-        statement = "BEGIN IMMEDIATE" if options.get("loopllama_write") else "BEGIN"
-        try:  # on the driver: SQLAlchemy's execute path costs more than the BEGIN itself
-            conn.connection.driver_connection.execute(statement)
-        except sqlite3.Error as error:  # e.g. locked past busy_timeout: 503, as from SQLAlchemy
-            raise exc.OperationalError(statement, None, error) from error
-
     return engine
+
+
+def _begin_sqlite(sync: Connection, statement: str) -> None:
+    """BEGIN (IMMEDIATE for writes) on the driver, inside SQLAlchemy's transaction block.
+
+    SQLAlchemy's pysqlite recipe does this in a "begin" event listener, but any connection
+    event makes SQLAlchemy dispatch four more (empty) events around every statement: about a
+    tenth of its cost per statement. The driver runs the BEGIN; sqlite3 commits and rolls back
+    what it sees open, so SQLAlchemy's COMMIT and ROLLBACK still end it.
+    """
+    try:  # on the driver: SQLAlchemy's execute path costs more than the BEGIN itself
+        sync.connection.driver_connection.execute(statement)
+    except sqlite3.Error as error:  # e.g. locked past busy_timeout: 503, as from SQLAlchemy
+        raise exc.OperationalError(statement, None, error) from error
