@@ -3,7 +3,9 @@ holds SQLite's write lock from its first statement; a read on SQLite sees one sn
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -37,9 +39,21 @@ async def test_a_write_that_fails_leaves_nothing(db: Database):
         assert await conn.scalar(COUNT) == 1
 
 
-async def test_a_sqlite_read_sees_one_snapshot(db: Database):
-    if not db.is_sqlite:
-        pytest.skip("PostgreSQL reads at READ COMMITTED: a snapshot per statement")
+# SQLite only: PostgreSQL reads at READ COMMITTED (a snapshot per statement), and locks rows,
+# not the database.
+@pytest.fixture
+async def sqlite_db(tmp_path: Path, sqlite_template: Path):
+    path = tmp_path / "loopllama.db"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite:///{path}", pool_size=2)
+    try:
+        yield database, path
+    finally:
+        await database.dispose()
+
+
+async def test_a_sqlite_read_sees_one_snapshot(sqlite_db: tuple[Database, Path]):
+    db, _ = sqlite_db
     async with db.read() as conn:
         before = await conn.scalar(COUNT)
         async with db.write() as writer:  # commits while the read is open
@@ -49,10 +63,9 @@ async def test_a_sqlite_read_sees_one_snapshot(db: Database):
         assert await conn.scalar(COUNT) == before + 1
 
 
-async def test_sqlite_writes_take_the_write_lock_at_begin(db: Database, database_url: str):
-    if not db.is_sqlite:
-        pytest.skip("SQLite's locking")
-    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0)
+async def test_sqlite_writes_take_the_write_lock_at_begin(sqlite_db: tuple[Database, Path]):
+    db, path = sqlite_db
+    other = sqlite3.connect(path, timeout=0)
     try:
         async with db.write() as conn:
             await conn.execute(text("SELECT 1"))  # no write yet: IMMEDIATE holds the lock anyway
